@@ -1,0 +1,518 @@
+"""The customer-service console for after-sales and work orders.
+
+Every button calls a service; a refused step shows its message and changes nothing.
+Approving, rejecting and receiving ask for details on an intermediate page (the approved
+amount, receiving warehouse and remark; a reason; the warehouse and the inspection of each
+line). The processing steps need ``aftersales.process_aftersale``. Recipients' phones are
+masked unless the user may see personal data.
+"""
+
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Q
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from apps.aftersales.models import (
+    ACTIVE_WORKORDER_STATUSES,
+    AfterSale,
+    AfterSaleLine,
+    AfterSaleLog,
+    Inspection,
+    WorkOrder,
+    WorkOrderComment,
+)
+from apps.aftersales.services.aftersales import (
+    aftersale_approve,
+    aftersale_cancel,
+    aftersale_needs_platform_refund,
+    aftersale_receive,
+    aftersale_refund,
+    aftersale_reject,
+    aftersale_ship_replacement,
+    platform_refund_notice,
+)
+from apps.aftersales.services.workorders import (
+    workorder_assign,
+    workorder_close,
+    workorder_comment_add,
+    workorder_create,
+    workorder_resolve,
+    workorder_start,
+)
+from apps.core.admin_actions import admin_actor, run_each
+from apps.core.exceptions import ApplicationError
+from apps.inventory.models import Warehouse
+from apps.orders.selectors import mask_phone, mask_text
+
+PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
+PROCESS_PERMISSION = "aftersales.process_aftersale"
+
+
+class AfterSaleLineInline(admin.TabularInline):
+    model = AfterSaleLine
+    extra = 0
+    can_delete = False
+    fields = ("order_line", "sku_code", "quantity", "exchange_sku", "inspection")
+    readonly_fields = fields
+
+    @admin.display(description=_("SKU"))
+    def sku_code(self, obj):
+        return obj.order_line.sku_code
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order_line", "exchange_sku")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class AfterSaleLogInline(admin.TabularInline):
+    model = AfterSaleLog
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("timeline")
+    fields = ("created_at", "from_status", "to_status", "operator", "remark")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ApproveForm(forms.Form):
+    """One after-sale: the amount to approve (refund types, at most the requested amount) and
+    the receiving warehouse (return types). Several at once: each gets what it requested."""
+
+    remark = forms.CharField(label=_("Remark"), max_length=255, required=False)
+
+    def __init__(self, *args, aftersale: AfterSale | None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if aftersale is None:
+            return
+        if aftersale.needs_refund:
+            self.fields["amount"] = forms.DecimalField(
+                label=_("Approved amount"),
+                max_digits=12,
+                decimal_places=2,
+                min_value=Decimal("0.01"),
+                max_value=aftersale.requested_amount,
+                initial=aftersale.requested_amount,
+                help_text=_("At most the requested amount."),
+            )
+        if aftersale.needs_return:
+            self.fields["warehouse"] = forms.ModelChoiceField(
+                label=_("Receiving warehouse"),
+                queryset=Warehouse.objects.filter(is_active=True),
+                required=False,
+                help_text=_("Empty: the warehouse that shipped the order."),
+            )
+        self.order_fields(["amount", "warehouse", "remark"])
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=255)
+
+
+class ReceiveForm(forms.Form):
+    """The receiving warehouse and one inspection result per line of the after-sale."""
+
+    warehouse = forms.ModelChoiceField(
+        label=_("Receiving warehouse"), queryset=Warehouse.objects.filter(is_active=True)
+    )
+
+    def __init__(self, *args, aftersale: AfterSale, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.aftersale = aftersale
+        self.fields["warehouse"].initial = aftersale.receiving_warehouse_id
+        for line in aftersale.lines.select_related("order_line"):
+            self.fields[f"line_{line.pk}"] = forms.ChoiceField(
+                label=f"{line.order_line.sku_code} x{line.quantity}",
+                choices=Inspection.choices,
+                initial=Inspection.SELLABLE,
+            )
+
+    def inspections(self) -> dict[int, str]:
+        return {int(name[5:]): value for name, value in self.cleaned_data.items() if name.startswith("line_")}
+
+
+@admin.register(AfterSale)
+class AfterSaleAdmin(admin.ModelAdmin):
+    list_display = (
+        "aftersale_no",
+        "order",
+        "type",
+        "status",
+        "source",
+        "requested_amount",
+        "approved_amount",
+        "refunded_amount",
+        "created_at",
+    )
+    list_filter = ("type", "status", "source", "created_at")
+    search_fields = ("aftersale_no", "order__order_no", "platform_refund_id", "return_tracking_no")
+    list_select_related = ("order",)
+    inlines = [AfterSaleLineInline, AfterSaleLogInline]
+    actions = ["approve", "reject", "receive", "refund", "ship_replacement", "cancel"]
+    fieldsets = (
+        (None, {"fields": ("aftersale_no", "order", "recipient", "type", "status", "source", "platform_refund_id")}),
+        (_("Money"), {"fields": ("requested_amount", "approved_amount", "refunded_amount", "refund_reference")}),
+        (_("Request"), {"fields": ("reason", "notes", "reject_reason", "created_by", "created_at", "completed_at")}),
+        (
+            _("Goods"),
+            {"fields": ("receiving_warehouse", "return_carrier", "return_tracking_no", "fulfillment_no")},
+        ),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field for group in self.fieldsets for field in group[1]["fields"]]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order", "receiving_warehouse")
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            obj.may_see_personal_data = request.user.has_perm(PERSONAL_DATA_PERMISSION)
+        return obj
+
+    @admin.display(description=_("recipient"))
+    def recipient(self, obj):
+        order = obj.order
+        if getattr(obj, "may_see_personal_data", False):
+            return f"{order.recipient_name} {order.recipient_phone} {order.province}{order.city}{order.address}"
+        return f"{mask_text(order.recipient_name, 1)} {mask_phone(order.recipient_phone)} {order.province}{order.city}"
+
+    def _form_page(self, request, queryset, *, action, title, intro, form):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            "intro": intro,
+            "form": form,
+            "action": action,
+            "objects": queryset,
+        }
+        return TemplateResponse(request, "admin/oms/action_form.html", context)
+
+    def has_process_permission(self, request):
+        return request.user.has_perm(PROCESS_PERMISSION)
+
+    @admin.action(description=_("Approve (amount, warehouse, remark)"), permissions=["process"])
+    def approve(self, request, queryset):
+        objects = list(queryset)
+        single = objects[0] if len(objects) == 1 else None
+        form = ApproveForm(request.POST if "apply" in request.POST else None, aftersale=single)
+        if form.is_bound and form.is_valid():
+            actor = admin_actor(request)
+            data = form.cleaned_data
+            warehouse = data.get("warehouse")
+            run_each(
+                self,
+                request,
+                objects,
+                lambda obj: aftersale_approve(
+                    aftersale_no=obj.aftersale_no,
+                    actor=actor,
+                    approved_amount=data.get("amount"),
+                    receiving_warehouse_id=warehouse.pk if warehouse else None,
+                    remark=data["remark"],
+                ),
+                gettext("%(count)d after-sales approved."),
+            )
+            return None
+        if single is not None:
+            intro = gettext("Requested: %(amount)s. Reason: %(reason)s") % {
+                "amount": single.requested_amount,
+                "reason": single.reason,
+            }
+        else:
+            intro = gettext("Each selected after-sale is approved for the amount it requested.")
+        return self._form_page(
+            request, objects, action="approve", title=gettext("Approve after-sales"), intro=intro, form=form
+        )
+
+    @admin.action(description=_("Reject (with a reason)"), permissions=["process"])
+    def reject(self, request, queryset):
+        form = RejectForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            actor = admin_actor(request)
+            reason = form.cleaned_data["reason"]
+            run_each(
+                self,
+                request,
+                queryset,
+                lambda obj: aftersale_reject(aftersale_no=obj.aftersale_no, actor=actor, reason=reason),
+                gettext("%(count)d after-sales rejected."),
+            )
+            return None
+        return self._form_page(
+            request,
+            queryset,
+            action="reject",
+            title=gettext("Reject after-sales"),
+            intro=gettext("The buyer sees this reason."),
+            form=form,
+        )
+
+    @admin.action(description=_("Mark the returned goods received (inspection)"), permissions=["process"])
+    def receive(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, gettext("Receive one after-sale at a time."), messages.ERROR)
+            return None
+        aftersale = queryset.get()
+        form = ReceiveForm(request.POST if "apply" in request.POST else None, aftersale=aftersale)
+        if form.is_bound and form.is_valid():
+            run_each(
+                self,
+                request,
+                [aftersale],
+                lambda obj: aftersale_receive(
+                    aftersale_no=obj.aftersale_no,
+                    actor=admin_actor(request),
+                    inspections=form.inspections(),
+                    warehouse_id=form.cleaned_data["warehouse"].pk,
+                ),
+                gettext("%(count)d after-sales received."),
+            )
+            return None
+        return self._form_page(
+            request,
+            queryset,
+            action="receive",
+            title=gettext("Receive returned goods"),
+            intro=gettext("Sellable goods go back on hand; damaged goods are recorded only."),
+            form=form,
+        )
+
+    @admin.action(description=_("Refund the approved amount"), permissions=["process"])
+    def refund(self, request, queryset):
+        actor = admin_actor(request)
+
+        def step(obj):
+            aftersale = aftersale_refund(aftersale_no=obj.aftersale_no, actor=actor)
+            if aftersale_needs_platform_refund(aftersale):
+                # Paid on the platform: only recorded here; staff still refund the buyer there.
+                self.message_user(
+                    request, platform_refund_notice(aftersale, aftersale.approved_amount), messages.WARNING
+                )
+
+        run_each(self, request, queryset, step, gettext("%(count)d refunds requested."))
+
+    @admin.action(description=_("Ship the replacement (exchange / reissue)"), permissions=["process"])
+    def ship_replacement(self, request, queryset):
+        actor = admin_actor(request)
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda obj: aftersale_ship_replacement(aftersale_no=obj.aftersale_no, actor=actor),
+            gettext("%(count)d replacement fulfillments created."),
+        )
+
+    @admin.action(description=_("Cancel on the requester's behalf"), permissions=["process"])
+    def cancel(self, request, queryset):
+        actor = admin_actor(request)
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda obj: aftersale_cancel(aftersale_no=obj.aftersale_no, actor=actor),
+            gettext("%(count)d after-sales cancelled."),
+        )
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = _("overdue")
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Overdue")), ("no", _("On time"))]
+
+    def queryset(self, request, queryset):
+        overdue = Q(status__in=ACTIVE_WORKORDER_STATUSES, due_at__lte=timezone.now())
+        if self.value() == "yes":
+            return queryset.filter(overdue)
+        if self.value() == "no":
+            return queryset.exclude(overdue)
+        return queryset
+
+
+class WorkOrderCommentInline(admin.TabularInline):
+    model = WorkOrderComment
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "author", "body")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class WorkOrderForm(forms.ModelForm):
+    new_comment = forms.CharField(label=_("Add a comment"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+    class Meta:
+        model = WorkOrder
+        fields = ["title", "description", "category", "priority", "order", "aftersale", "assignee"]
+
+
+@admin.register(WorkOrder)
+class WorkOrderAdmin(admin.ModelAdmin):
+    form = WorkOrderForm
+    list_display = (
+        "number",
+        "title",
+        "category",
+        "priority",
+        "status",
+        "assignee",
+        "due",
+        "escalation_level",
+        "order",
+        "aftersale",
+    )
+    list_filter = (OverdueFilter, "status", "priority", "category", "escalation_level")
+    search_fields = ("number", "title", "order__order_no", "aftersale__aftersale_no")
+    list_select_related = ("assignee", "order", "aftersale")
+    raw_id_fields = ("order", "aftersale")
+    inlines = [WorkOrderCommentInline]
+    actions = ["assign_to_me", "start", "resolve", "close"]
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["title", "description", "category", "priority", "order", "aftersale", "assignee"]
+        return [
+            "number",
+            "title",
+            "description",
+            "category",
+            "priority",
+            "status",
+            "order",
+            "aftersale",
+            "assignee",
+            "due_at",
+            "escalation_level",
+            "created_by",
+            "created_at",
+            "new_comment",
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return [
+            "number",
+            "title",
+            "description",
+            "category",
+            "priority",
+            "status",
+            "order",
+            "aftersale",
+            "due_at",
+            "escalation_level",
+            "created_by",
+            "created_at",
+        ]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("due"), ordering="due_at")
+    def due(self, obj):
+        text = timezone.localtime(obj.due_at).strftime("%Y-%m-%d %H:%M")
+        if obj.is_overdue:
+            return format_html('<strong style="color:#ba2121">{} ({})</strong>', text, gettext("overdue"))
+        return text
+
+    def save_model(self, request, obj, form, change):
+        """New tickets and changes go through the services; the form never saves the row."""
+        actor = admin_actor(request)
+        if not change:
+            data = form.cleaned_data
+            created = workorder_create(
+                title=data["title"],
+                description=data["description"],
+                category=data["category"],
+                priority=data["priority"],
+                order_no=data["order"].order_no if data["order"] else None,
+                aftersale_no=data["aftersale"].aftersale_no if data["aftersale"] else None,
+                assignee_id=data["assignee"].pk if data["assignee"] else None,
+                actor=actor,
+            )
+            obj.pk = created.pk
+            obj.number = created.number
+            return
+        if "assignee" in form.changed_data and form.cleaned_data["assignee"] is not None:
+            workorder_assign(number=obj.number, assignee_id=form.cleaned_data["assignee"].pk, actor=actor)
+        if form.cleaned_data.get("new_comment"):
+            workorder_comment_add(number=obj.number, author=actor, body=form.cleaned_data["new_comment"])
+
+    def save_related(self, request, form, formsets, change):
+        """Comments are added through the service in ``save_model``; nothing else to save."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return self.response_post_save_change(request, None)
+
+    @admin.action(description=_("Assign to me"), permissions=["change"])
+    def assign_to_me(self, request, queryset):
+        actor = admin_actor(request)
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda obj: workorder_assign(number=obj.number, assignee_id=request.user.pk, actor=actor),
+            gettext("%(count)d work orders assigned to you."),
+        )
+
+    @admin.action(description=_("Start working"), permissions=["change"])
+    def start(self, request, queryset):
+        actor = admin_actor(request)
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda obj: workorder_start(number=obj.number, actor=actor),
+            gettext("%(count)d work orders started."),
+        )
+
+    @admin.action(description=_("Resolve"), permissions=["change"])
+    def resolve(self, request, queryset):
+        actor = admin_actor(request)
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda obj: workorder_resolve(number=obj.number, actor=actor),
+            gettext("%(count)d work orders resolved."),
+        )
+
+    @admin.action(description=_("Close"), permissions=["change"])
+    def close(self, request, queryset):
+        actor = admin_actor(request)
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda obj: workorder_close(number=obj.number, actor=actor),
+            gettext("%(count)d work orders closed."),
+        )

@@ -1,0 +1,1 @@
+"""After-sales services: ``aftersales`` (after-sale requests) and ``workorders`` (工单)."""

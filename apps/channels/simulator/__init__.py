@@ -1,0 +1,1 @@
+"""A simulator of the Tmall, JD, Douyin and WeChat shop APIs (see ``server``)."""

@@ -1,0 +1,210 @@
+"""Transactional outbox.
+
+``outbox_publish`` writes an event row (and one delivery row per subscribed consumer) inside
+the caller's transaction, so an effect is durable exactly when the business change is.
+``outbox_relay`` hands pending deliveries to their consumers at least once: each delivery is
+claimed with a row lock (``SKIP LOCKED`` where the database has it), the consumer runs in
+the same transaction, and a failure rolls back the consumer's writes and schedules a retry
+with exponential backoff. Consumers must be idempotent: an external side effect may repeat
+if the process dies after it but before the commit.
+
+After commit, ``transaction.on_commit`` nudges the relay task for speed; the beat job that
+runs the relay every few seconds is what guarantees delivery if that nudge is lost.
+"""
+
+import fnmatch
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from apps.core.models import OutboxDelivery, OutboxEvent
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Consumer:
+    name: str
+    topics: tuple[str, ...]
+    handler: Callable
+    batch: bool = False
+
+    def wants(self, topic: str) -> bool:
+        return any(fnmatch.fnmatchcase(topic, pattern) for pattern in self.topics)
+
+
+_consumers: dict[str, Consumer] = {}
+
+
+def outbox_consumer(name: str, *, topics: list[str] | tuple[str, ...], batch: bool = False) -> Callable:
+    """Register ``handler`` for events whose topic matches one of ``topics`` (glob patterns).
+
+    A plain consumer is called with one ``OutboxEvent``; a ``batch`` consumer with a list of
+    up to ``OUTBOX_RELAY_BATCH`` events (oldest first), which succeed or are retried together
+    (the search indexer sends them as one bulk request). Register in an app's ``events.py``,
+    imported from its ``AppConfig.ready``.
+    """
+
+    def register(handler: Callable) -> Callable:
+        _consumers[name] = Consumer(name=name, topics=tuple(topics), handler=handler, batch=batch)
+        return handler
+
+    return register
+
+
+def registered_consumers() -> dict[str, Consumer]:
+    return dict(_consumers)
+
+
+def outbox_publish(*, topic: str, aggregate_type: str, aggregate_id: str | int, payload: dict) -> OutboxEvent:
+    """Record an event in the current transaction. Must be called inside ``transaction.atomic``."""
+    event = OutboxEvent.objects.create(
+        topic=topic, aggregate_type=aggregate_type, aggregate_id=str(aggregate_id), payload=payload
+    )
+    now = timezone.now()
+    OutboxDelivery.objects.bulk_create(
+        [
+            OutboxDelivery(event=event, consumer=consumer.name, next_attempt_at=now)
+            for consumer in _consumers.values()
+            if consumer.wants(topic)
+        ]
+    )
+    transaction.on_commit(_kick_relay)
+    return event
+
+
+def _kick_relay() -> None:
+    # At most one nudge per second: the relay drains everything pending when it runs.
+    if not cache.add("outbox:relay-kick", 1, timeout=1):
+        return
+    from apps.core.tasks import outbox_relay_task
+
+    try:
+        outbox_relay_task.delay()
+    except Exception:
+        logger.warning("outbox relay nudge failed; the beat job will deliver", exc_info=True)
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(10 * 2 ** (attempts - 1), 3600))
+
+
+def outbox_deliver(delivery_id: int) -> bool:
+    """Deliver one due delivery. Returns True when the consumer succeeded.
+
+    A delivery another relay holds, has delivered, or has just rescheduled is left alone.
+    """
+    with transaction.atomic():
+        delivery = (
+            OutboxDelivery.objects.select_for_update(skip_locked=True)
+            .select_related("event")
+            .filter(pk=delivery_id, status=OutboxDelivery.Status.PENDING, next_attempt_at__lte=timezone.now())
+            .first()
+        )
+        if delivery is None:
+            return False
+        consumer = _consumers.get(delivery.consumer)
+        error = ""
+        if consumer is None:
+            error = f"no consumer registered as {delivery.consumer!r}"
+        else:
+            try:
+                with transaction.atomic():
+                    if consumer.batch:
+                        consumer.handler([delivery.event])
+                    else:
+                        consumer.handler(delivery.event)
+            except Exception as exc:
+                logger.warning(
+                    "outbox consumer %s failed on event %s", delivery.consumer, delivery.event_id, exc_info=True
+                )
+                error = f"{type(exc).__name__}: {exc}"
+        _record_outcome([delivery], error)
+        return not error
+
+
+def _record_outcome(deliveries: list[OutboxDelivery], error: str) -> None:
+    now = timezone.now()
+    for delivery in deliveries:
+        delivery.attempts += 1
+        if not error:
+            delivery.status = OutboxDelivery.Status.DELIVERED
+            delivery.delivered_at = now
+            delivery.last_error = ""
+        else:
+            delivery.last_error = error[:4000]
+            if delivery.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+                delivery.status = OutboxDelivery.Status.FAILED
+            else:
+                delivery.next_attempt_at = now + _backoff(delivery.attempts)
+    OutboxDelivery.objects.bulk_update(
+        deliveries, ["status", "attempts", "next_attempt_at", "last_error", "delivered_at"]
+    )
+
+
+def outbox_deliver_batch(consumer: Consumer, *, limit: int) -> int:
+    """Deliver up to ``limit`` due events to a batch consumer in one call."""
+    with transaction.atomic():
+        deliveries = list(
+            OutboxDelivery.objects.select_for_update(skip_locked=True)
+            .select_related("event")
+            .filter(
+                consumer=consumer.name,
+                status=OutboxDelivery.Status.PENDING,
+                next_attempt_at__lte=timezone.now(),
+            )
+            .order_by("event_id")[:limit]
+        )
+        if not deliveries:
+            return 0
+        error = ""
+        try:
+            with transaction.atomic():
+                consumer.handler([d.event for d in deliveries])
+        except Exception as exc:
+            logger.warning("outbox batch consumer %s failed", consumer.name, exc_info=True)
+            error = f"{type(exc).__name__}: {exc}"
+        _record_outcome(deliveries, error)
+        return 0 if error else len(deliveries)
+
+
+def outbox_relay(*, limit: int | None = None) -> int:
+    """Deliver every due delivery (oldest event first). Returns how many succeeded."""
+    limit = limit or settings.OUTBOX_RELAY_BATCH
+    delivered = 0
+    batch_names = []
+    for consumer in _consumers.values():
+        if consumer.batch:
+            batch_names.append(consumer.name)
+            try:
+                delivered += outbox_deliver_batch(consumer, limit=limit)
+            except DatabaseError:
+                logger.warning("outbox batch %s hit a database error; it stays pending", consumer.name, exc_info=True)
+    ids = list(
+        OutboxDelivery.objects.filter(status=OutboxDelivery.Status.PENDING, next_attempt_at__lte=timezone.now())
+        .exclude(consumer__in=batch_names)
+        .order_by("event_id", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    for delivery_id in ids:
+        try:
+            delivered += outbox_deliver(delivery_id)
+        except DatabaseError:
+            logger.warning("outbox delivery %s hit a database error; it stays pending", delivery_id, exc_info=True)
+    return delivered
+
+
+def outbox_retry(*, delivery_ids: list[int]) -> int:
+    """Put failed deliveries back in the queue (admin action). Returns how many were requeued."""
+    with transaction.atomic():
+        count = OutboxDelivery.objects.filter(pk__in=delivery_ids, status=OutboxDelivery.Status.FAILED).update(
+            status=OutboxDelivery.Status.PENDING, attempts=0, next_attempt_at=timezone.now()
+        )
+        transaction.on_commit(_kick_relay)
+    return count

@@ -1,0 +1,102 @@
+"""Run several processes in the foreground as one unit (``manage.py demo_run``).
+
+Each process gets its own process group, so stopping it also stops what it spawned (a
+Celery worker's pool, a runserver child). Output lines are prefixed with the process name.
+Ctrl-C or SIGTERM stops them all; when one exits on its own, the others are stopped too and
+the exit is reported, because a demo with a dead worker or beat would mislead whoever uses it.
+"""
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+STOP_GRACE_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Why the group stopped: ``name`` is the process that exited first (None on a signal)."""
+
+    name: str | None
+    returncode: int | None
+
+
+def _pump(name: str, width: int, stream, out: TextIO, lock: threading.Lock) -> None:
+    for raw in iter(stream.readline, b""):
+        line = raw.decode(errors="replace").rstrip("\n")
+        with lock:
+            out.write(f"{name:<{width}} | {line}\n")
+            out.flush()
+    stream.close()
+
+
+def _stop(processes: dict[str, subprocess.Popen]) -> None:
+    # The leader first: a Celery worker then shuts its own pool down warmly.
+    for proc in processes.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in processes.values():
+        try:
+            proc.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+    for proc in processes.values():
+        # Children left behind in a group whose leader has gone.
+        _signal_group(proc, signal.SIGKILL)
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+def run_processes(
+    commands: Sequence[tuple[str, Sequence[str]]], *, out: TextIO, env: dict[str, str] | None = None
+) -> Outcome:
+    """Start every ``(name, argv)``, wait until one exits or SIGINT/SIGTERM arrives, stop all."""
+    stop_requested = threading.Event()
+    exited: list[tuple[str, int]] = []
+    lock = threading.Lock()
+    width = max(len(name) for name, _argv in commands)
+
+    def on_signal(signum, frame):
+        stop_requested.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    processes: dict[str, subprocess.Popen] = {}
+    pumps = []
+    try:
+        for name, argv in commands:
+            proc = subprocess.Popen(  # noqa: S603 - argv comes from our own demo modules
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+            )
+            processes[name] = proc
+            pump = threading.Thread(target=_pump, args=(name, width, proc.stdout, out, lock), daemon=True)
+            pump.start()
+            pumps.append(pump)
+        while not stop_requested.is_set() and not exited:
+            for name, proc in processes.items():
+                if proc.poll() is not None:
+                    exited.append((name, proc.returncode))
+                    break
+            stop_requested.wait(0.2)
+    finally:
+        _stop(processes)
+        for pump in pumps:
+            pump.join(timeout=2)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if exited:
+        return Outcome(name=exited[0][0], returncode=exited[0][1])
+    return Outcome(name=None, returncode=None)

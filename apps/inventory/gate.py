@@ -1,0 +1,169 @@
+"""The hot-SKU gate: a Redis counter in front of the database for flash sales.
+
+For every hot SKU (``Sku.is_hot``) Redis holds a hash with its sellable count (the sum of
+available over active online warehouses) and its code. ``gate_admit`` runs one Lua script
+that checks every requested SKU and decrements all of them, or none: a request the gate
+refuses never reaches the database. A SKU without a hash is not gated, so the script needs
+no database read to know which SKUs are hot. A failed reservation and a release give the
+count back (``gate_give_back``); other stock changes move it after commit
+(``gate_shift``); ``gate_sync`` (beat) rewrites the counters from the database, correcting
+drift such as an outer transaction that rolled back after the gate admitted it.
+
+The database stays the source of truth: its conditional UPDATE guards on its own, so a
+counter that drifts high can only let a request reach the database, never oversell. The
+gate is on only when the cache is django-redis and ``INVENTORY_HOT_SKU_GATE`` is true.
+Counters expire after ``INVENTORY_GATE_TTL_SECONDS`` so a stopped beat switches it off,
+and an unreachable Redis lets requests through to the database guard (logged).
+"""
+
+import logging
+
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from apps.inventory.domain import InsufficientStock, Shortage
+from apps.inventory.models import Sku
+from apps.inventory.selectors import sellable_by_sku
+
+logger = logging.getLogger(__name__)
+
+_ADMIT = """
+local short = {}
+for i, key in ipairs(KEYS) do
+  local available = redis.call('HGET', key, 'available')
+  if available and tonumber(available) < tonumber(ARGV[i]) then
+    table.insert(short, i)
+    table.insert(short, tonumber(available))
+    table.insert(short, redis.call('HGET', key, 'code') or '')
+  end
+end
+if #short > 0 then
+  table.insert(short, 1, 0)
+  return short
+end
+local admitted = {1}
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('HINCRBY', key, 'available', -tonumber(ARGV[i]))
+    table.insert(admitted, i)
+  end
+end
+return admitted
+"""
+
+_SHIFT = """
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('HINCRBY', key, 'available', tonumber(ARGV[i]))
+  end
+end
+return 1
+"""
+
+
+def gate_enabled() -> bool:
+    backend = settings.CACHES["default"]["BACKEND"]
+    return bool(settings.INVENTORY_HOT_SKU_GATE and settings.REDIS_URL and backend.startswith("django_redis."))
+
+
+def _redis():
+    from django_redis import get_redis_connection
+
+    return get_redis_connection("default")
+
+
+def gate_key(sku_id: int | str) -> str:
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    return f"{prefix}:inventory:gate:sku:{sku_id}"
+
+
+def gate_admit(needs: dict[int, int]) -> dict[int, int]:
+    """Take ``needs`` (quantity per SKU) off the gated counters, all or nothing.
+
+    Returns what was taken (only hot SKUs), to give back if the reservation fails. Raises
+    ``InsufficientStock`` when a hot SKU's counter is short, without touching the database.
+    """
+    if not needs or not gate_enabled():
+        return {}
+    sku_ids = list(needs)
+    try:
+        result = _redis().register_script(_ADMIT)(
+            keys=[gate_key(sku_id) for sku_id in sku_ids], args=[needs[sku_id] for sku_id in sku_ids]
+        )
+    except RedisError:
+        # The gate only sheds load: without Redis the database guard decides alone.
+        logger.warning("hot-SKU gate unavailable; reserving without it", exc_info=True)
+        return {}
+    if int(result[0]) == 1:
+        return {sku_ids[int(i) - 1]: needs[sku_ids[int(i) - 1]] for i in result[1:]}
+    shortages = []
+    for pos in range(1, len(result), 3):
+        sku_id = sku_ids[int(result[pos]) - 1]
+        code = result[pos + 2]
+        shortages.append(
+            Shortage(
+                sku_id=sku_id,
+                requested=needs[sku_id],
+                available=max(int(result[pos + 1]), 0),
+                sku_code=code.decode() if isinstance(code, bytes) else str(code),
+            )
+        )
+    raise InsufficientStock(shortages)
+
+
+def gate_shift(deltas: dict[int, int]) -> None:
+    """Move gated counters by ``deltas`` (SKUs without a counter are left alone)."""
+    deltas = {sku_id: delta for sku_id, delta in deltas.items() if delta}
+    if not deltas or not gate_enabled():
+        return
+    sku_ids = list(deltas)
+    try:
+        _redis().register_script(_SHIFT)(
+            keys=[gate_key(sku_id) for sku_id in sku_ids], args=[deltas[sku_id] for sku_id in sku_ids]
+        )
+    except RedisError:
+        logger.warning("hot-SKU gate counters not moved; the next sync corrects them", exc_info=True)
+
+
+def gate_give_back(admitted: dict[int, int]) -> None:
+    gate_shift(admitted)
+
+
+def gate_sync(*, sku_ids: list[int] | None = None) -> int:
+    """Rewrite the counters of hot SKUs from the database; drop counters of SKUs no longer hot.
+
+    Returns how many counters were written. ``sku_ids`` limits the work to some SKUs (the
+    admin calls it when a SKU's hot flag changes); without it every hot SKU is synced.
+    """
+    if not gate_enabled():
+        return 0
+    skus = Sku.objects.filter(is_hot=True, is_active=True) if sku_ids is None else Sku.objects.filter(pk__in=sku_ids)
+    rows = list(skus.values_list("pk", "code", "is_hot", "is_active"))
+    hot = {pk: code for pk, code, is_hot, is_active in rows if is_hot and is_active}
+    sellable = sellable_by_sku(list(hot))
+    connection = _redis()
+    members = gate_key("all")
+    if sku_ids is None:
+        stale = {int(m) for m in connection.smembers(members)} - set(hot)
+    else:
+        stale = {pk for pk, _code, is_hot, is_active in rows if not (is_hot and is_active)}
+    ttl = settings.INVENTORY_GATE_TTL_SECONDS
+    pipe = connection.pipeline(transaction=True)
+    for pk in stale:
+        pipe.delete(gate_key(pk))
+        pipe.srem(members, pk)
+    for pk, code in hot.items():
+        key = gate_key(pk)
+        pipe.hset(key, mapping={"available": sellable.get(pk, 0), "code": code})
+        pipe.expire(key, ttl)
+        pipe.sadd(members, pk)
+    pipe.execute()
+    return len(hot)
+
+
+def gate_counter(sku_id: int) -> int | None:
+    """The gated count of a SKU, or None when it is not gated (admin and tests)."""
+    if not gate_enabled():
+        return None
+    value = _redis().hget(gate_key(sku_id), "available")
+    return None if value is None else int(value)

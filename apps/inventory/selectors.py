@@ -1,0 +1,135 @@
+"""Reads of inventory that are more than one ``.get()``."""
+
+from dataclasses import dataclass
+
+from django.db.models import F, Q, QuerySet, Sum
+from django.utils.translation import gettext as _
+
+from apps.core.exceptions import NotFound
+from apps.inventory.domain import Allocation
+from apps.inventory.error_codes import InventoryErrorCode
+from apps.inventory.models import Reservation, Sku, Stock, StockMovement, Transfer
+
+
+def reservations_for(reference: str) -> list[Allocation]:
+    """The active reservations of ``reference`` as allocations (one query)."""
+    rows = (
+        Reservation.objects.filter(reference=reference, status=Reservation.Status.ACTIVE)
+        .order_by("id")
+        .values_list("line_reference", "stock__sku_id", "stock__warehouse_id", "quantity")
+    )
+    return [
+        Allocation(line_reference=line, sku_id=sku_id, warehouse_id=warehouse_id, quantity=quantity)
+        for line, sku_id, warehouse_id, quantity in rows
+    ]
+
+
+def sellable_stocks() -> QuerySet[Stock]:
+    """Stock that online orders can be served from: active warehouses that accept them."""
+    return Stock.objects.filter(warehouse__is_active=True, warehouse__accepts_online_orders=True)
+
+
+def sellable_by_sku(sku_ids: list[int]) -> dict[int, int]:
+    """Available units per SKU over active online warehouses (what the hot-SKU gate counts)."""
+    if not sku_ids:
+        return {}
+    rows = (
+        sellable_stocks()
+        .filter(sku_id__in=sku_ids)
+        .values("sku_id")
+        .annotate(available=Sum(F("on_hand") - F("reserved")))
+        .values_list("sku_id", "available")
+    )
+    return {sku_id: int(available or 0) for sku_id, available in rows}
+
+
+def sku_stock_rows(*, sku: Sku, warehouse_ids: list[int] | None = None) -> list[Stock]:
+    """A SKU's stock in active warehouses (all of them, or only ``warehouse_ids``)."""
+    qs = Stock.objects.filter(sku=sku, warehouse__is_active=True).select_related("warehouse")
+    if warehouse_ids is not None:
+        qs = qs.filter(warehouse_id__in=warehouse_ids)
+    return list(qs.order_by("warehouse__priority", "warehouse__code"))
+
+
+def low_stock_to_alert() -> QuerySet[Stock]:
+    """Rows at or below their threshold without an open alert."""
+    return Stock.objects.filter(
+        low_stock_alerted=False, on_hand__lte=F("reserved") + F("low_stock_threshold")
+    ).select_related("sku", "warehouse")
+
+
+def low_stock_recovered() -> QuerySet[Stock]:
+    """Rows back above their threshold whose alert is still open."""
+    return Stock.objects.filter(low_stock_alerted=True, on_hand__gt=F("reserved") + F("low_stock_threshold"))
+
+
+@dataclass(frozen=True)
+class LedgerMismatch:
+    stock_id: int | None
+    label: str
+    problem: str
+    expected: int
+    actual: int
+
+
+def ledger_mismatches() -> list[LedgerMismatch]:
+    """Every place where stock rows disagree with the ledger, reservations or transfers.
+
+    Per stock row: the sum of ``delta_on_hand`` equals ``on_hand``, the sum of
+    ``delta_reserved`` equals ``reserved``, and active reservations add up to ``reserved``.
+    Per transfer: one ``transfer_out`` of its quantity, and a ``transfer_in`` exactly when
+    it was received (in-transit goods are on no shelf, only in the transfer).
+    """
+    ledger = {
+        row["stock_id"]: row
+        for row in StockMovement.objects.values("stock_id").annotate(
+            on_hand=Sum("delta_on_hand"), reserved=Sum("delta_reserved")
+        )
+    }
+    held = dict(
+        Reservation.objects.filter(status=Reservation.Status.ACTIVE)
+        .values("stock_id")
+        .annotate(total=Sum("quantity"))
+        .values_list("stock_id", "total")
+    )
+    found: list[LedgerMismatch] = []
+    for stock in Stock.objects.select_related("sku", "warehouse").order_by("id").iterator(chunk_size=2000):
+        label = f"{stock.sku.code}@{stock.warehouse.code}"
+        sums = ledger.get(stock.pk, {"on_hand": 0, "reserved": 0})
+        checks = (
+            ("ledger on_hand", stock.on_hand, int(sums["on_hand"] or 0)),
+            ("ledger reserved", stock.reserved, int(sums["reserved"] or 0)),
+            ("active reservations", stock.reserved, int(held.get(stock.pk, 0))),
+        )
+        for problem, expected, actual in checks:
+            if expected != actual:
+                found.append(LedgerMismatch(stock.pk, label, problem, expected, actual))
+    moved = {
+        (row["reference"], row["reason"]): int(row["total"] or 0)
+        for row in StockMovement.objects.filter(
+            Q(reason=StockMovement.Reason.TRANSFER_OUT) | Q(reason=StockMovement.Reason.TRANSFER_IN)
+        )
+        .values("reference", "reason")
+        .annotate(total=Sum("delta_on_hand"))
+    }
+    for transfer in Transfer.objects.order_by("id").iterator(chunk_size=2000):
+        received = transfer.status == Transfer.Status.RECEIVED
+        checks = (
+            ("transfer out", -transfer.quantity, moved.get((transfer.reference, StockMovement.Reason.TRANSFER_OUT), 0)),
+            (
+                "transfer in",
+                transfer.quantity if received else 0,
+                moved.get((transfer.reference, StockMovement.Reason.TRANSFER_IN), 0),
+            ),
+        )
+        for problem, expected, actual in checks:
+            if expected != actual:
+                found.append(LedgerMismatch(None, f"transfer {transfer.reference}", problem, expected, actual))
+    return found
+
+
+def sku_get_by_code(code: str) -> Sku:
+    sku = Sku.objects.filter(code=code).first()
+    if sku is None:
+        raise NotFound(InventoryErrorCode.SKU_NOT_FOUND, _("SKU %(code)s does not exist.") % {"code": code})
+    return sku

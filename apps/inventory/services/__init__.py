@@ -1,0 +1,46 @@
+"""Every write to inventory. Other apps import from here (see docs/ARCHITECTURE.md)."""
+
+from apps.core.db import retry_on_deadlock
+from apps.inventory.domain import (
+    Allocation,
+    Destination,
+    Inspection,
+    InsufficientStock,
+    Package,
+    Shortage,
+    StockRequest,
+)
+from apps.inventory.selectors import reservations_for
+from apps.inventory.services.alerts import stock_low_alerts_scan
+from apps.inventory.services.movements import (
+    stock_adjust,
+    stock_receive,
+    stock_return_to_stock,
+    stock_transfer_receive,
+    stock_transfer_ship,
+)
+from apps.inventory.services.reservations import stock_consume, stock_reallocate, stock_release, stock_reserve
+from apps.inventory.sourcing import sourcing_plan
+
+__all__ = [
+    "Allocation",
+    "Destination",
+    "Inspection",
+    "InsufficientStock",
+    "Package",
+    "Shortage",
+    "StockRequest",
+    "reservations_for",
+    "retry_on_deadlock",
+    "sourcing_plan",
+    "stock_adjust",
+    "stock_consume",
+    "stock_low_alerts_scan",
+    "stock_reallocate",
+    "stock_receive",
+    "stock_release",
+    "stock_reserve",
+    "stock_return_to_stock",
+    "stock_transfer_receive",
+    "stock_transfer_ship",
+]

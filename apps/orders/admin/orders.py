@@ -1,0 +1,692 @@
+"""Order, fulfillment and blacklist admin: the customer-service console.
+
+Everything is read-only here; every change is an action (or a small form) that calls the
+same services as the API and the jobs, and shows a refused change as an error message.
+Recipients' phones and addresses are masked unless the user holds
+``orders.view_personal_data``.
+"""
+
+from contextvars import ContextVar
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from apps.core.admin_actions import admin_actor, run_each
+from apps.core.exceptions import ApplicationError
+from apps.inventory.models import Sku
+from apps.orders.error_codes import OrderErrorCode
+from apps.orders.models import (
+    FS,
+    BlacklistedPhone,
+    Fulfillment,
+    FulfillmentLine,
+    Order,
+    OrderLine,
+    OrderStatus,
+    OrderStatusLog,
+)
+from apps.orders.search import SearchBackendAdminMixin
+from apps.orders.selectors import mask_phone, mask_text
+from apps.orders.services import (
+    OrderLineInput,
+    RecipientInput,
+    fulfillment_mark_shipped,
+    fulfillment_submit_to_wms,
+    order_audit,
+    order_cancel,
+    order_change_lines,
+    order_delivery_update,
+    order_hold,
+    order_release,
+    order_update_address,
+    order_update_remark,
+)
+from apps.orders.services.shortage import OUT_OF_STOCK, is_out_of_stock
+from apps.orders.wms import WmsError
+
+PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
+# Whether the user of the current request may see phones and addresses: display methods
+# get no request, and a ModelAdmin is shared by every thread, so it lives in a ContextVar.
+_personal_data_visible: ContextVar[bool] = ContextVar("orders_admin_personal_data", default=False)
+
+
+def sees_personal_data(request) -> bool:
+    return request.user.has_perm(PERSONAL_DATA_PERMISSION)
+
+
+def rendered(response):
+    """Render a template response now, while the personal-data flag is still set."""
+    return response.render() if hasattr(response, "render") else response
+
+
+def still_out_of_stock(order: Order) -> str | None:
+    """The warning for an order a release left on hold because its stock is still short."""
+    if not is_out_of_stock(order):
+        return None
+    skus = [
+        str(item.get("sku_code") or item.get("sku_id"))
+        for reason in order.hold_reasons
+        if reason.get("code") == OUT_OF_STOCK
+        for item in (reason.get("details") or {}).get("shortages", [])
+    ]
+    return _("%(order_no)s stays on hold: still out of stock for %(skus)s.") % {
+        "order_no": order.order_no,
+        "skus": ", ".join(skus),
+    }
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=255)
+
+
+class ShipForm(forms.Form):
+    carrier = forms.CharField(label=_("Carrier"), max_length=32)
+    tracking_no = forms.CharField(label=_("Tracking number"), max_length=64)
+
+
+class AddressForm(forms.Form):
+    name = forms.CharField(label=_("Recipient"), max_length=64)
+    phone = forms.CharField(label=_("Phone"), max_length=32)
+    province = forms.CharField(label=_("Province"), max_length=32)
+    city = forms.CharField(label=_("City"), max_length=32)
+    district = forms.CharField(label=_("District"), max_length=32, required=False)
+    address = forms.CharField(label=_("Address"), max_length=255)
+
+
+class RemarkForm(forms.Form):
+    remark = forms.CharField(label=_("Seller remark"), max_length=500, required=False, widget=forms.Textarea)
+
+
+class LineForm(forms.Form):
+    sku_code = forms.CharField(label=_("SKU code"), max_length=64)
+    quantity = forms.IntegerField(label=_("Quantity"), min_value=1)
+    unit_price = forms.DecimalField(label=_("Unit price"), max_digits=12, decimal_places=2, min_value=0)
+    discount_amount = forms.DecimalField(
+        label=_("Discount"), max_digits=12, decimal_places=2, min_value=0, required=False
+    )
+
+
+LineFormSet = forms.formset_factory(LineForm, extra=2, can_delete=True)
+
+
+def action_form(modeladmin, request, queryset, form_class, title):
+    """The intermediate page of an action that needs input: returns the bound valid form,
+    or a response showing the form (first visit, or errors)."""
+    if "apply" in request.POST:
+        form = form_class(request.POST)
+        if form.is_valid():
+            return form, None
+    else:
+        form = form_class()
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "form": form,
+        "objects": queryset,
+        "action": request.POST.get("action", ""),
+        "opts": modeladmin.model._meta,
+    }
+    return None, TemplateResponse(request, "admin/oms/action_form.html", context)
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    can_delete = False
+    fields = ("sku_code", "name", "quantity", "unit_price", "discount_amount", "line_total", "platform_sku_id")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class OrderStatusLogInline(admin.TabularInline):
+    model = OrderStatusLog
+    verbose_name_plural = _("timeline")
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "from_status", "to_status", "operator", "remark")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(SearchBackendAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "order_no",
+        "shop",
+        "status",
+        "payable_amount",
+        "paid_amount",
+        "recipient",
+        "created_at",
+    )
+    list_filter = ("status", "shop", "platform", "created_at")
+    search_fields = ("=order_no", "=platform_order_id", "=buyer_id", "=recipient_phone")
+    search_help_text = _("Order number, platform order id, buyer id, phone, SKU code or product name.")
+    list_select_related = ("shop",)
+    show_full_result_count = False
+    inlines = [OrderLineInline, OrderStatusLogInline]
+    fieldsets = (
+        (None, {"fields": ("order_no", "shop", "platform", "platform_order_id", "buyer_id", "status", "hold_list")}),
+        (
+            _("Money"),
+            {
+                "fields": (
+                    "total_amount",
+                    "discount_amount",
+                    "shipping_fee",
+                    "payable_amount",
+                    "paid_amount",
+                    "refunded_amount",
+                    "payment_method",
+                    "paid_at",
+                    "payment_deadline",
+                )
+            },
+        ),
+        (_("Recipient"), {"fields": ("recipient", "recipient_phone_display", "full_address", "edit_address_link")}),
+        (_("Messages"), {"fields": ("buyer_message", "seller_remark", "edit_remark_link", "cancel_reason")}),
+        (_("Fulfillments"), {"fields": ("fulfillment_table",)}),
+        (
+            _("Times"),
+            {"fields": ("created_at", "audited_at", "shipped_at", "delivered_at", "completed_at", "closed_at")},
+        ),
+    )
+    actions = [
+        "audit_orders",
+        "pass_audit",
+        "release_for_audit",
+        "hold_orders",
+        "cancel_orders",
+        "ship_orders",
+        "deliver_orders",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field for fieldset in self.fieldsets for field in fieldset[1]["fields"]]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_audit_permission(self, request) -> bool:
+        return request.user.has_perm("orders.audit_order")
+
+    def has_ship_permission(self, request) -> bool:
+        return request.user.has_perm("orders.change_fulfillment")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("shop")
+
+    # --- display -------------------------------------------------------------------------
+
+    @admin.display(description=_("recipient"))
+    def recipient(self, obj: Order) -> str:
+        if self._personal(obj):
+            return f"{obj.recipient_name} {obj.recipient_phone}"
+        return f"{mask_text(obj.recipient_name, keep=1)} {mask_phone(obj.recipient_phone)}"
+
+    @admin.display(description=_("phone"))
+    def recipient_phone_display(self, obj: Order) -> str:
+        return obj.recipient_phone if self._personal(obj) else mask_phone(obj.recipient_phone)
+
+    @admin.display(description=_("address"))
+    def full_address(self, obj: Order) -> str:
+        region = f"{obj.province} {obj.city} {obj.district}".strip()
+        return f"{region} {obj.address if self._personal(obj) else mask_text(obj.address, keep=4)}"
+
+    @admin.display(description=_("hold reasons"))
+    def hold_list(self, obj: Order) -> str:
+        return (
+            format_html_join(
+                "",
+                "<div><code>{}</code> {}</div>",
+                ((r.get("code", ""), r.get("message", "")) for r in obj.hold_reasons),
+            )
+            or "-"
+        )
+
+    @admin.display(description=_("edit"))
+    def edit_address_link(self, obj: Order) -> str:
+        url = reverse("admin:orders_order_address", args=[obj.pk])
+        return format_html('<a class="button" href="{}">{}</a>', url, _("Edit recipient and address"))
+
+    @admin.display(description=_("edit"))
+    def edit_remark_link(self, obj: Order) -> str:
+        url = reverse("admin:orders_order_remark", args=[obj.pk])
+        links = format_html('<a class="button" href="{}">{}</a>', url, _("Edit seller remark"))
+        if obj.status == OrderStatus.PENDING_PAYMENT:
+            url = reverse("admin:orders_order_lines", args=[obj.pk])
+            links += format_html(' <a class="button" href="{}">{}</a>', url, _("Change lines"))
+        return links
+
+    @admin.display(description=_("fulfillments"))
+    def fulfillment_table(self, obj: Order) -> str:
+        lines = (
+            FulfillmentLine.objects.filter(order_line__order=obj)
+            .select_related("fulfillment__warehouse", "sku")
+            .order_by("fulfillment_id", "id")
+        )
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:orders_fulfillment_change", args=[line.fulfillment_id]),
+                    line.fulfillment.fulfillment_no,
+                    line.fulfillment.warehouse.code,
+                    line.fulfillment.get_kind_display(),
+                    line.fulfillment.get_status_display(),
+                    line.fulfillment.carrier,
+                    line.fulfillment.tracking_no,
+                    line.sku.code,
+                    line.quantity,
+                )
+                for line in lines
+            ),
+        )
+        if not rows:
+            return "-"
+        header = format_html(
+            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            _("fulfillment"),
+            _("warehouse"),
+            _("kind"),
+            _("status"),
+            _("tracking"),
+            _("SKU"),
+            _("quantity"),
+        )
+        return format_html("<table>{}{}</table>", header, rows)
+
+    def _personal(self, obj: Order) -> bool:
+        return _personal_data_visible.get()
+
+    def changelist_view(self, request, extra_context=None):
+        token = _personal_data_visible.set(sees_personal_data(request))
+        try:
+            return rendered(super().changelist_view(request, extra_context))
+        finally:
+            _personal_data_visible.reset(token)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        token = _personal_data_visible.set(sees_personal_data(request))
+        try:
+            return rendered(super().change_view(request, object_id, form_url, extra_context))
+        finally:
+            _personal_data_visible.reset(token)
+
+    # --- actions -------------------------------------------------------------------------
+
+    @admin.action(description=_("Audit selected paid orders"), permissions=["audit"])
+    def audit_orders(self, request, queryset):
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda o: order_audit(order_no=o.order_no, actor=admin_actor(request)),
+            _("%(count)d order(s) audited."),
+        )
+
+    @admin.action(description=_("Pass audit (release held orders without re-audit)"), permissions=["audit"])
+    def pass_audit(self, request, queryset):
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda o: order_release(order_no=o.order_no, actor=admin_actor(request), force=True),
+            _("%(count)d order(s) passed and allocated."),
+            warning=still_out_of_stock,
+        )
+
+    @admin.action(description=_("Release held orders for a new audit"), permissions=["audit"])
+    def release_for_audit(self, request, queryset):
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda o: order_release(order_no=o.order_no, actor=admin_actor(request)),
+            _("%(count)d order(s) released and audited again."),
+            warning=still_out_of_stock,
+        )
+
+    @admin.action(description=_("Hold selected paid orders"), permissions=["audit"])
+    def hold_orders(self, request, queryset):
+        form, response = action_form(self, request, queryset, ReasonForm, _("Hold orders"))
+        if response:
+            return response
+        reason = form.cleaned_data["reason"]
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda o: order_hold(order_no=o.order_no, actor=admin_actor(request), reason=reason),
+            _("%(count)d order(s) held."),
+        )
+        return None
+
+    @admin.action(description=_("Cancel selected orders (with a reason)"), permissions=["change"])
+    def cancel_orders(self, request, queryset):
+        form, response = action_form(self, request, queryset, ReasonForm, _("Cancel orders"))
+        if response:
+            return response
+        reason = form.cleaned_data["reason"]
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda o: order_cancel(order_no=o.order_no, actor=admin_actor(request), reason=reason),
+            _("%(count)d order(s) cancelled."),
+        )
+        return None
+
+    @admin.action(description=_("Ship selected orders (no WMS)"), permissions=["ship"])
+    def ship_orders(self, request, queryset):
+        form, response = action_form(self, request, queryset, ShipForm, _("Ship orders"))
+        if response:
+            return response
+
+        def ship(order: Order) -> None:
+            open_fulfillments = list(
+                Fulfillment.objects.filter(
+                    lines__order_line__order=order, status__in=[FS.PENDING, FS.SENT_TO_WMS]
+                ).distinct()
+            )
+            if len(open_fulfillments) != 1:
+                raise ApplicationError(
+                    "ship_from_fulfillments",
+                    _("It has %(count)d open parcels; ship each from the fulfillment list.")
+                    % {"count": len(open_fulfillments)},
+                )
+            fulfillment_mark_shipped(
+                fulfillment_no=open_fulfillments[0].fulfillment_no,
+                carrier=form.cleaned_data["carrier"],
+                tracking_no=form.cleaned_data["tracking_no"],
+                actor=admin_actor(request),
+            )
+
+        run_each(self, request, queryset, ship, _("%(count)d order(s) shipped."))
+        return None
+
+    @admin.action(description=_("Mark selected orders delivered"), permissions=["ship"])
+    def deliver_orders(self, request, queryset):
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda o: order_delivery_update(
+                order_no=o.order_no, status=OrderStatus.DELIVERED, actor=admin_actor(request)
+            ),
+            _("%(count)d order(s) delivered."),
+        )
+
+    # --- the address form ------------------------------------------------------------------
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/address/",
+                self.admin_site.admin_view(self.address_view),
+                name="orders_order_address",
+            ),
+            path(
+                "<int:object_id>/remark/",
+                self.admin_site.admin_view(self.remark_view),
+                name="orders_order_remark",
+            ),
+            path(
+                "<int:object_id>/lines/",
+                self.admin_site.admin_view(self.lines_view),
+                name="orders_order_lines",
+            ),
+            *super().get_urls(),
+        ]
+
+    def address_view(self, request, object_id: int):
+        order = self.get_object(request, str(object_id))
+        if order is None or not self.has_change_permission(request, order) or not sees_personal_data(request):
+            raise PermissionDenied
+        initial = {
+            "name": order.recipient_name,
+            "phone": order.recipient_phone,
+            "province": order.province,
+            "city": order.city,
+            "district": order.district,
+            "address": order.address,
+        }
+        form = AddressForm(request.POST or None, initial=initial)
+        if request.method == "POST" and form.is_valid():
+            try:
+                order_update_address(
+                    order_no=order.order_no, recipient=RecipientInput(**form.cleaned_data), actor=admin_actor(request)
+                )
+            except ApplicationError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+            else:
+                self.message_user(request, _("Address updated."), messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:orders_order_change", args=[order.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Edit recipient of %(order_no)s") % {"order_no": order.order_no},
+            "form": form,
+            "objects": [order],
+            "opts": self.model._meta,
+            "original": order,
+        }
+        return TemplateResponse(request, "admin/oms/action_form.html", context)
+
+    def _edit_page(self, request, order: Order, *, title, form, apply):
+        """Show ``form`` for ``order``; on a valid POST run ``apply`` (a service call)."""
+        if request.method == "POST" and form.is_valid():
+            try:
+                apply()
+            except ApplicationError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+            else:
+                self.message_user(request, _("Order %(order_no)s updated.") % {"order_no": order.order_no})
+                return HttpResponseRedirect(reverse("admin:orders_order_change", args=[order.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "form": form,
+            "objects": [order],
+            "opts": self.model._meta,
+            "original": order,
+        }
+        return TemplateResponse(request, "admin/oms/action_form.html", context)
+
+    def _editable_order(self, request, object_id: int) -> Order:
+        order = self.get_object(request, str(object_id))
+        if order is None or not self.has_change_permission(request, order):
+            raise PermissionDenied
+        return order
+
+    def remark_view(self, request, object_id: int):
+        order = self._editable_order(request, object_id)
+        form = RemarkForm(request.POST or None, initial={"remark": order.seller_remark})
+        return self._edit_page(
+            request,
+            order,
+            title=_("Seller remark of %(order_no)s") % {"order_no": order.order_no},
+            form=form,
+            apply=lambda: order_update_remark(
+                order_no=order.order_no, remark=form.cleaned_data["remark"], actor=admin_actor(request)
+            ),
+        )
+
+    def lines_view(self, request, object_id: int):
+        """Change an unpaid order's lines: re-priced and re-reserved by ``order_change_lines``."""
+        order = self._editable_order(request, object_id)
+        initial = [
+            {
+                "sku_code": line.sku_code,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "discount_amount": line.discount_amount,
+            }
+            for line in order.lines.all()
+        ]
+        formset = LineFormSet(request.POST or None, initial=initial)
+
+        def apply():
+            rows = [row for row in formset.cleaned_data if row and not row.get("DELETE")]
+            skus = dict(Sku.objects.filter(code__in=[row["sku_code"] for row in rows]).values_list("code", "pk"))
+            missing = sorted({row["sku_code"] for row in rows} - skus.keys())
+            if missing:
+                raise ApplicationError(
+                    OrderErrorCode.VALIDATION_ERROR,
+                    _("Unknown SKU code(s): %(codes)s.") % {"codes": ", ".join(missing)},
+                )
+            order_change_lines(
+                order_no=order.order_no,
+                lines=[
+                    OrderLineInput(
+                        sku_id=skus[row["sku_code"]],
+                        quantity=row["quantity"],
+                        unit_price=row["unit_price"],
+                        discount_amount=row.get("discount_amount") or Decimal(0),
+                    )
+                    for row in rows
+                ],
+                actor=admin_actor(request),
+            )
+
+        return self._edit_page(
+            request,
+            order,
+            title=_("Lines of %(order_no)s") % {"order_no": order.order_no},
+            form=formset,
+            apply=apply,
+        )
+
+
+class FulfillmentLineInline(admin.TabularInline):
+    model = FulfillmentLine
+    extra = 0
+    can_delete = False
+    fields = ("order_no", "sku", "quantity")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order_line__order", "sku")
+
+    @admin.display(description=_("order"))
+    def order_no(self, obj: FulfillmentLine) -> str:
+        return obj.order_line.order.order_no
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Fulfillment)
+class FulfillmentAdmin(admin.ModelAdmin):
+    list_display = (
+        "fulfillment_no",
+        "warehouse",
+        "kind",
+        "status",
+        "carrier",
+        "tracking_no",
+        "created_at",
+        "sent_to_wms_at",
+        "shipped_at",
+        "merged_into",
+    )
+    list_filter = ("status", "kind", "warehouse")
+    search_fields = ("=fulfillment_no", "=tracking_no", "=source_reference")
+    list_select_related = ("warehouse", "merged_into")
+    show_full_result_count = False
+    inlines = [FulfillmentLineInline]
+    readonly_fields = (
+        "fulfillment_no",
+        "warehouse",
+        "kind",
+        "source_reference",
+        "status",
+        "carrier",
+        "tracking_no",
+        "wms_reference",
+        "created_at",
+        "sent_to_wms_at",
+        "shipped_at",
+        "merged_into",
+    )
+    fields = readonly_fields
+    actions = ["ship_fulfillments", "send_to_wms"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Ship selected fulfillments (no WMS)"), permissions=["change"])
+    def ship_fulfillments(self, request, queryset):
+        form, response = action_form(self, request, queryset, ShipForm, _("Ship fulfillments"))
+        if response:
+            return response
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda f: fulfillment_mark_shipped(
+                fulfillment_no=f.fulfillment_no,
+                carrier=form.cleaned_data["carrier"],
+                tracking_no=form.cleaned_data["tracking_no"],
+                actor=admin_actor(request),
+            ),
+            _("%(count)d fulfillment(s) shipped."),
+        )
+        return None
+
+    @admin.action(description=_("Send selected fulfillments to the WMS now"), permissions=["change"])
+    def send_to_wms(self, request, queryset):
+        def send(fulfillment: Fulfillment) -> None:
+            try:
+                result = fulfillment_submit_to_wms(
+                    fulfillment_no=fulfillment.fulfillment_no, actor=admin_actor(request)
+                )
+            except WmsError as exc:
+                raise ApplicationError("wms_error", str(exc)) from exc
+            if result is None:
+                raise ApplicationError("no_wms", _("No WMS is configured; ship it from here instead."))
+
+        run_each(self, request, queryset, send, _("%(count)d fulfillment(s) sent to the WMS."))
+
+
+@admin.register(BlacklistedPhone)
+class BlacklistedPhoneAdmin(admin.ModelAdmin):
+    list_display = ("phone_display", "reason", "created_at")
+    search_fields = ("=phone",)
+
+    @admin.display(description=_("phone"), ordering="phone")
+    def phone_display(self, obj: BlacklistedPhone) -> str:
+        return obj.phone if _personal_data_visible.get() else mask_phone(obj.phone)
+
+    def changelist_view(self, request, extra_context=None):
+        token = _personal_data_visible.set(sees_personal_data(request))
+        try:
+            return rendered(super().changelist_view(request, extra_context))
+        finally:
+            _personal_data_visible.reset(token)

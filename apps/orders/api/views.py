@@ -1,0 +1,209 @@
+"""Order API: one view per operation; each parses, calls one service or selector, presents.
+
+A signed shop client sees and changes only its own shop's orders (another shop's order is
+a 404, as if it did not exist); staff see all. Phone and address are masked unless the
+caller is the order's shop or staff holding ``orders.view_personal_data``.
+"""
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.api.pagination import CursorPagination
+from apps.core.api.scoping import caller_shop, operator_name
+from apps.core.idempotency import idempotent
+from apps.orders.api.serializers import (
+    OrderAddressInputSerializer,
+    OrderCancelInputSerializer,
+    OrderCreateInputSerializer,
+    OrderDetailOutputSerializer,
+    OrderLinesInputSerializer,
+    OrderListItemOutputSerializer,
+    OrderRemarkInputSerializer,
+    OrderStatusLogOutputSerializer,
+)
+from apps.orders.models import Order
+from apps.orders.selectors import (
+    OrderFilter,
+    mask_phone,
+    mask_text,
+    order_detail_cached,
+    order_for_detail,
+    order_get,
+    order_history,
+    order_list,
+    order_not_found,
+)
+from apps.orders.services import (
+    order_cancel,
+    order_change_lines,
+    order_create,
+    order_update_address,
+    order_update_remark,
+)
+
+PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
+
+
+class IsStaffOrShop(permissions.BasePermission):
+    message = _("Only staff and shop apps may use the order API.")
+
+    def has_permission(self, request, view) -> bool:
+        return caller_shop(request) is not None or bool(request.user and request.user.is_staff)
+
+
+class OrderApi(APIView):
+    permission_classes = [permissions.IsAuthenticated, IsStaffOrShop]
+
+    def may_see_personal_data(self, shop_id: int | None) -> bool:
+        shop = caller_shop(self.request)
+        if shop is not None:
+            return shop.pk == shop_id
+        return self.request.user.has_perm(PERSONAL_DATA_PERMISSION)
+
+    def present(self, data: dict, shop_id: int | None) -> dict:
+        if self.may_see_personal_data(shop_id):
+            return data
+        recipient = dict(data["recipient"])
+        recipient["phone"] = mask_phone(recipient["phone"])
+        recipient["address"] = mask_text(recipient["address"])
+        return {**data, "recipient": recipient}
+
+    def order_for_caller(self, order_no: str) -> Order:
+        return order_get(order_no=order_no, shop=caller_shop(self.request))
+
+    def detail_response(self, order_no: str, *, status_code: int = status.HTTP_200_OK) -> Response:
+        order = order_for_detail(order_no=order_no)
+        return Response(self.present(OrderDetailOutputSerializer(order).data, order.shop_id), status=status_code)
+
+
+ORDER_NO_PARAMETER = OpenApiParameter("order_no", OpenApiTypes.STR, OpenApiParameter.PATH)
+
+
+class OrderListCreateApi(OrderApi):
+    """``GET``: the caller's orders, newest first, cursor-paginated. ``POST``: create one."""
+
+    @extend_schema(
+        operation_id="orders_list",
+        parameters=[
+            OpenApiParameter("buyer", OpenApiTypes.STR, description="Buyer id"),
+            OpenApiParameter("status", OpenApiTypes.STR, many=True, description="Order status (repeatable)"),
+            OpenApiParameter("created_after", OpenApiTypes.DATETIME),
+            OpenApiParameter("created_before", OpenApiTypes.DATETIME),
+            OpenApiParameter("cursor", OpenApiTypes.STR),
+            OpenApiParameter("page_size", OpenApiTypes.INT),
+        ],
+        responses={200: OrderListItemOutputSerializer(many=True)},
+    )
+    def get(self, request):
+        filterset = OrderFilter(request.query_params, queryset=order_list(shop=caller_shop(request)))
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        paginator = CursorPagination()
+        page = paginator.paginate_queryset(filterset.qs, request, view=self)
+        data = [
+            self.present(item, order.shop_id)
+            for item, order in zip(OrderListItemOutputSerializer(page, many=True).data, page, strict=True)
+        ]
+        return paginator.get_paginated_response(data)
+
+    @extend_schema(
+        operation_id="orders_create",
+        request=OrderCreateInputSerializer,
+        responses={201: OrderDetailOutputSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER)],
+    )
+    @idempotent
+    def post(self, request):
+        serializer = OrderCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        order = order_create(
+            shop=caller_shop(request),
+            buyer_id=data["buyer_id"],
+            lines=serializer.to_lines(),
+            recipient=serializer.to_recipient(),
+            discount_amount=data["discount"],
+            buyer_message=data["buyer_message"],
+            actor=operator_name(request),
+        )
+        return self.detail_response(order.order_no, status_code=status.HTTP_201_CREATED)
+
+
+class OrderDetailApi(OrderApi):
+    """One order with its lines and packages, served from the cache when it can be."""
+
+    @extend_schema(
+        operation_id="orders_retrieve", parameters=[ORDER_NO_PARAMETER], responses=OrderDetailOutputSerializer
+    )
+    def get(self, request, order_no: str):
+        entry = order_detail_cached(
+            order_no=order_no, render=lambda order: dict(OrderDetailOutputSerializer(order).data)
+        )
+        shop = caller_shop(request)
+        if shop is not None and entry["shop_id"] != shop.pk:
+            raise order_not_found(order_no)
+        return Response(self.present(entry["data"], entry["shop_id"]))
+
+
+class OrderHistoryApi(OrderApi):
+    """The order's timeline: every status change and edit, oldest first."""
+
+    @extend_schema(parameters=[ORDER_NO_PARAMETER], responses=OrderStatusLogOutputSerializer(many=True))
+    def get(self, request, order_no: str):
+        order = self.order_for_caller(order_no)
+        return Response(OrderStatusLogOutputSerializer(order_history(order=order), many=True).data)
+
+
+class OrderCancelApi(OrderApi):
+    @extend_schema(
+        parameters=[ORDER_NO_PARAMETER], request=OrderCancelInputSerializer, responses=OrderDetailOutputSerializer
+    )
+    def post(self, request, order_no: str):
+        serializer = OrderCancelInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        self.order_for_caller(order_no)
+        order_cancel(order_no=order_no, reason=serializer.validated_data["reason"], actor=operator_name(request))
+        return self.detail_response(order_no)
+
+
+class OrderAddressUpdateApi(OrderApi):
+    @extend_schema(
+        parameters=[ORDER_NO_PARAMETER], request=OrderAddressInputSerializer, responses=OrderDetailOutputSerializer
+    )
+    def post(self, request, order_no: str):
+        serializer = OrderAddressInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        self.order_for_caller(order_no)
+        order_update_address(order_no=order_no, recipient=serializer.to_recipient(), actor=operator_name(request))
+        return self.detail_response(order_no)
+
+
+class OrderRemarkUpdateApi(OrderApi):
+    @extend_schema(
+        parameters=[ORDER_NO_PARAMETER], request=OrderRemarkInputSerializer, responses=OrderDetailOutputSerializer
+    )
+    def post(self, request, order_no: str):
+        serializer = OrderRemarkInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        self.order_for_caller(order_no)
+        order_update_remark(order_no=order_no, remark=serializer.validated_data["remark"], actor=operator_name(request))
+        return self.detail_response(order_no)
+
+
+class OrderLinesChangeApi(OrderApi):
+    """Replace an unpaid order's lines (re-priced, stock re-reserved)."""
+
+    @extend_schema(
+        parameters=[ORDER_NO_PARAMETER], request=OrderLinesInputSerializer, responses=OrderDetailOutputSerializer
+    )
+    def post(self, request, order_no: str):
+        serializer = OrderLinesInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        self.order_for_caller(order_no)
+        order_change_lines(order_no=order_no, lines=serializer.to_lines(), actor=operator_name(request))
+        return self.detail_response(order_no)

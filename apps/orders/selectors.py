@@ -1,0 +1,110 @@
+"""Order reads: lookups scoped to the caller's shop, the cached detail, list filters and
+the masking of personal data for callers who may not see it."""
+
+from collections.abc import Callable
+
+import django_filters
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from apps.core.exceptions import NotFound
+from apps.orders.error_codes import OrderErrorCode
+from apps.orders.models import Fulfillment, Order, OrderStatus, OrderStatusLog
+from apps.orders.services.common import order_cache_key
+
+MISSING = "__missing__"
+
+
+def order_not_found(order_no: str) -> NotFound:
+    return NotFound(OrderErrorCode.ORDER_NOT_FOUND, _("Order %(order_no)s does not exist.") % {"order_no": order_no})
+
+
+def order_get(*, order_no: str, shop=None) -> Order:
+    """The order, or 404 ``order_not_found`` (also for another shop's order)."""
+    queryset = Order.objects.select_related("shop")
+    if shop is not None:
+        queryset = queryset.filter(shop=shop)
+    order = queryset.filter(order_no=order_no).first()
+    if order is None:
+        raise order_not_found(order_no)
+    return order
+
+
+def order_fulfillments(order: Order) -> list[Fulfillment]:
+    return list(
+        Fulfillment.objects.filter(lines__order_line__order=order).select_related("warehouse").distinct().order_by("id")
+    )
+
+
+def order_for_detail(*, order_no: str) -> Order:
+    """The order with its lines and packages (``fulfillment_list``): three queries."""
+    order = Order.objects.select_related("shop").prefetch_related("lines").filter(order_no=order_no).first()
+    if order is None:
+        raise order_not_found(order_no)
+    order.fulfillment_list = order_fulfillments(order)
+    return order
+
+
+def order_detail_cached(*, order_no: str, render: Callable[[Order], dict]) -> dict:
+    """Cache-aside detail: ``{"shop_id", "data"}`` with ``data = render(order)``.
+
+    Entries live ``ORDER_DETAIL_CACHE_SECONDS`` and are deleted when a change to the order
+    commits (``services.common``). An unknown number is remembered for
+    ``ORDER_MISSING_CACHE_SECONDS`` so repeated misses do not reach the database.
+    """
+    key = order_cache_key(order_no)
+    entry = cache.get(key)
+    if entry == MISSING:
+        raise order_not_found(order_no)
+    if entry is not None:
+        return entry
+    try:
+        order = order_for_detail(order_no=order_no)
+    except NotFound:
+        cache.set(key, MISSING, settings.ORDER_MISSING_CACHE_SECONDS)
+        raise
+    entry = {"shop_id": order.shop_id, "data": render(order)}
+    cache.set(key, entry, settings.ORDER_DETAIL_CACHE_SECONDS)
+    return entry
+
+
+def order_history(*, order: Order) -> QuerySet[OrderStatusLog]:
+    return OrderStatusLog.objects.filter(order=order).order_by("id")
+
+
+def order_list(*, shop=None) -> QuerySet[Order]:
+    queryset = Order.objects.select_related("shop")
+    if shop is not None:
+        queryset = queryset.filter(shop=shop)
+    return queryset
+
+
+class OrderFilter(django_filters.FilterSet):
+    buyer = django_filters.CharFilter(field_name="buyer_id", label=gettext_lazy("Buyer id"))
+    status = django_filters.MultipleChoiceFilter(choices=OrderStatus.choices, label=gettext_lazy("Status"))
+    created_after = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", label=gettext_lazy("Created at or after")
+    )
+    created_before = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", label=gettext_lazy("Created before")
+    )
+
+    class Meta:
+        model = Order
+        fields = ["buyer", "status", "created_after", "created_before"]
+
+
+def mask_phone(phone: str) -> str:
+    """138****5678: enough for staff to recognise a buyer, not to call them."""
+    if len(phone) <= 7:
+        return "*" * len(phone)
+    return f"{phone[:3]}****{phone[-4:]}"
+
+
+def mask_text(text: str, keep: int = 2) -> str:
+    if not text:
+        return text
+    return f"{text[:keep]}****"

@@ -1,0 +1,254 @@
+"""Audit (审单): the checks a paid order passes before it is allocated.
+
+Rules (settings ``AUDIT_*``): a buyer message (a person should read it), payable above
+``AUDIT_MAX_PAYABLE``, an incomplete or suspicious address (too short, or a keyword such as
+测试 / test / 自提), a blacklisted phone, and a suspected duplicate (same buyer, address and
+SKUs within ``AUDIT_DUPLICATE_WINDOW_MINUTES``). A failing order goes ``on_hold`` with
+``hold_reasons`` (``[{"code", "message"}]``); a passing one is allocated at once, in the same
+transaction. Staff release a held order (back to ``paid`` and audited again) or force it
+through (``force=True``: released and allocated without the rules).
+
+An order without an active reservation (held as out of stock when it arrived, see
+``services.shortage``) reserves before the rules run; while its stock is short, the audit
+holds it with ``out_of_stock`` and a release leaves it on hold. ``orders_retry_out_of_stock``
+(beat) releases such orders, oldest first, once stock is received.
+"""
+
+import logging
+from collections import Counter
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.core.exceptions import ApplicationError, Conflict
+from apps.inventory.domain import InsufficientStock
+from apps.inventory.selectors import sellable_by_sku
+from apps.orders.models import BlacklistedPhone, Order, OrderStatus
+from apps.orders.services.allocation import order_allocate_locked
+from apps.orders.services.common import order_apply_transition, order_lock, order_record_change
+from apps.orders.services.fulfillment import FulfillmentErrorCode
+from apps.orders.services.shortage import (
+    is_out_of_stock,
+    order_hold_out_of_stock,
+    order_keep_out_of_stock,
+    order_reserve_stock,
+    out_of_stock_alerts_resolve,
+    out_of_stock_waiting,
+)
+
+logger = logging.getLogger(__name__)
+
+MANUAL = "manual"
+NOT_DUPLICATE_STATUSES = (OrderStatus.CANCELLED, OrderStatus.PAYMENT_TIMEOUT, OrderStatus.PENDING_PAYMENT)
+
+
+def _reason(code: str, message: str, **details) -> dict:
+    return {"code": code, "message": message, **({"details": details} if details else {})}
+
+
+def audit_findings(order: Order) -> list[dict]:
+    """Every audit rule the order fails, as ``{"code", "message"[, "details"]}``; empty = pass."""
+    findings = []
+    if settings.AUDIT_HOLD_ON_BUYER_MESSAGE and order.buyer_message.strip():
+        findings.append(
+            _reason("buyer_message", _("The buyer left a message: %(m)s") % {"m": order.buyer_message[:100]})
+        )
+    limit = Decimal(settings.AUDIT_MAX_PAYABLE)
+    if order.payable_amount > limit:
+        findings.append(
+            _reason(
+                "amount_over_limit",
+                _("Payable %(amount)s is above the audit limit %(limit)s.")
+                % {"amount": order.payable_amount, "limit": limit},
+            )
+        )
+    required = (order.recipient_name, order.recipient_phone, order.province, order.city, order.address)
+    digits = sum(ch.isdigit() for ch in order.recipient_phone)
+    if not all(value.strip() for value in required) or digits < 7:
+        findings.append(_reason("address_incomplete", _("The recipient's name, phone or address is incomplete.")))
+    else:
+        address = order.address.strip()
+        keywords = [k for k in settings.AUDIT_SUSPICIOUS_ADDRESS_KEYWORDS if k and k.lower() in address.lower()]
+        if len(address) < settings.AUDIT_MIN_ADDRESS_LENGTH or keywords:
+            findings.append(
+                _reason(
+                    "address_suspicious",
+                    _("The address looks suspicious: %(address)s") % {"address": address},
+                    keywords=keywords,
+                )
+            )
+    if order.recipient_phone and BlacklistedPhone.objects.filter(phone=order.recipient_phone.strip()).exists():
+        findings.append(_reason("phone_blacklisted", _("The recipient's phone is blacklisted.")))
+    duplicate = _duplicate_of(order)
+    if duplicate:
+        findings.append(
+            _reason(
+                "suspected_duplicate",
+                _("Same buyer, address and items as order %(other)s.") % {"other": duplicate},
+                order_no=duplicate,
+            )
+        )
+    return findings
+
+
+def _duplicate_of(order: Order) -> str | None:
+    window = timedelta(minutes=settings.AUDIT_DUPLICATE_WINDOW_MINUTES)
+    if window <= timedelta(0):
+        return None
+    items = Counter((line.sku_id, line.quantity) for line in order.lines.all())
+    candidates = (
+        Order.objects.filter(
+            shop_id=order.shop_id,
+            buyer_id=order.buyer_id,
+            recipient_phone=order.recipient_phone,
+            province=order.province,
+            city=order.city,
+            district=order.district,
+            address=order.address,
+            created_at__gte=order.created_at - window,
+            created_at__lte=order.created_at + window,
+        )
+        .exclude(pk=order.pk)
+        .exclude(status__in=NOT_DUPLICATE_STATUSES)
+        .prefetch_related("lines")
+        .order_by("created_at")
+    )
+    for other in candidates:
+        if Counter((line.sku_id, line.quantity) for line in other.lines.all()) == items:
+            return other.order_no
+    return None
+
+
+def _hold(order: Order, findings: list[dict], *, actor: str) -> Order:
+    order.hold_reasons = findings
+    return order_apply_transition(
+        order=order,
+        transition="hold",
+        actor=actor,
+        remark="; ".join(f["message"] for f in findings),
+        update_fields=("hold_reasons",),
+        extra_payload={"hold_reasons": [f["code"] for f in findings]},
+    )
+
+
+def _audit_locked(order: Order, *, actor: str) -> Order:
+    try:
+        order_reserve_stock(order=order, actor=actor)
+    except InsufficientStock as exc:
+        return order_hold_out_of_stock(order=order, shortage=exc, actor=actor, findings=audit_findings(order))
+    findings = audit_findings(order)
+    if findings:
+        return _hold(order, findings, actor=actor)
+    order.hold_reasons = []
+    order.audited_at = timezone.now()
+    return order_allocate_locked(order=order, actor=actor, remark=_("Audit passed; allocated."))
+
+
+def order_audit(*, order_no: str, actor: str) -> Order:
+    """Audit a ``paid`` order: hold it with its reasons, or allocate it (409 if not paid)."""
+    with transaction.atomic():
+        order = order_lock(order_no=order_no)
+        if order.status != OrderStatus.PAID:
+            raise Conflict(
+                FulfillmentErrorCode.NOT_AUDITABLE,
+                _("Order %(order_no)s is %(status)s; only paid orders are audited.")
+                % {"order_no": order_no, "status": order.get_status_display()},
+                {"status": order.status},
+            )
+        return _audit_locked(order, actor=actor)
+
+
+def order_hold(*, order_no: str, actor: str, reason: str) -> Order:
+    """Staff hold a ``paid`` order by hand (it then waits for a release). On an order already
+    on hold the reason is added: it then waits for staff even when its other reasons clear
+    (the out-of-stock beat job leaves it alone)."""
+    with transaction.atomic():
+        order = order_lock(order_no=order_no)
+        manual = _reason(MANUAL, reason or _("Held by staff."))
+        if order.status == OrderStatus.ON_HOLD:
+            order.hold_reasons = [*(order.hold_reasons or []), manual]
+            return order_record_change(
+                order=order,
+                actor=actor,
+                remark=manual["message"],
+                update_fields=("hold_reasons",),
+                extra_payload={"hold_reasons": [r["code"] for r in order.hold_reasons]},
+            )
+        return _hold(order, [manual], actor=actor)
+
+
+def order_release(*, order_no: str, actor: str, remark: str = "", force: bool = False) -> Order:
+    """Release a held order back to ``paid`` and audit it again; ``force`` skips the rules
+    (staff have looked at the reasons) and allocates it directly.
+
+    An order without an active reservation reserves first; while its stock is short it stays
+    ``on_hold`` with reason ``out_of_stock`` (returned, not an error)."""
+    with transaction.atomic():
+        order = order_lock(order_no=order_no)
+        return _release_locked(order, actor=actor, remark=remark, force=force)
+
+
+def _release_locked(order: Order, *, actor: str, remark: str = "", force: bool = False) -> Order:
+    if order.status == OrderStatus.ON_HOLD:
+        try:
+            order_reserve_stock(order=order, actor=actor)
+        except InsufficientStock as exc:
+            return order_keep_out_of_stock(order=order, shortage=exc, actor=actor)
+    order_apply_transition(
+        order=order,
+        transition="release",
+        actor=actor,
+        remark=remark or (_("Released; audit passed by staff.") if force else _("Released for a new audit.")),
+    )
+    if force:
+        order.hold_reasons = []
+        order.audited_at = timezone.now()
+        return order_allocate_locked(
+            order=order, actor=actor, remark=_("Audit passed by %(actor)s; allocated.") % {"actor": actor}
+        )
+    return _audit_locked(order, actor=actor)
+
+
+RETRY_BATCH = 200
+
+
+def orders_retry_out_of_stock(*, actor: str, batch_size: int = RETRY_BATCH) -> list[str]:
+    """Beat: release orders held as out of stock, oldest first, so they reserve and go on to
+    the audit once stock is received. Returns the numbers of the orders that left the
+    out-of-stock hold; the rest stay held, untouched while their shortage is unchanged.
+
+    An order is tried only when each SKU it waits for has at least the missing quantity
+    available somewhere (one query for all); the reservation decides. Orders another process
+    holds locked are skipped (``SKIP LOCKED``): a staff release is deciding them; so are orders
+    staff also held by hand (reason ``manual``): they wait for a staff release. Idempotent.
+    At the end, alerts of SKUs no held order waits for any more are resolved.
+    """
+    waiting = out_of_stock_waiting()
+    available = sellable_by_sku(sorted({sku_id for _no, needs in waiting for sku_id in needs}))
+    moved: list[str] = []
+    tried = 0
+    for order_no, needs in waiting:
+        if tried >= batch_size:
+            break
+        if any(available.get(sku_id, 0) < max(requested, 1) for sku_id, requested in needs.items()):
+            continue
+        tried += 1
+        try:
+            with transaction.atomic():
+                order = Order.objects.select_for_update(skip_locked=True).filter(order_no=order_no).first()
+                if order is None or not is_out_of_stock(order):
+                    continue
+                if any(reason.get("code") == MANUAL for reason in order.hold_reasons):
+                    continue  # staff hold it too: they release it (which reserves first)
+                order = _release_locked(order, actor=actor, remark=_("Stock received; released for a new audit."))
+        except ApplicationError as exc:
+            logger.warning("out-of-stock order %s could not be released: %s", order_no, exc.message)
+            continue
+        if not is_out_of_stock(order):
+            moved.append(order_no)
+    out_of_stock_alerts_resolve(waiting_sku_ids={sku_id for _no, needs in out_of_stock_waiting() for sku_id in needs})
+    return moved

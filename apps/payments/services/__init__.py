@@ -1,0 +1,33 @@
+"""Payment services: every write in the payments app goes through these."""
+
+from apps.payments.services.payments import (
+    PaymentStart,
+    payment_apply_trade,
+    payment_close_for_order,
+    payment_notification_handle,
+    payment_provider_close,
+    payment_query,
+    payment_start,
+    payments_close_expired,
+    payments_query_open,
+)
+from apps.payments.services.reconciliation import reconciliation_run, statement_import
+from apps.payments.services.refunds import refund_apply_result, refund_request, refund_submit, refunds_process_due
+
+__all__ = [
+    "PaymentStart",
+    "payment_apply_trade",
+    "payment_close_for_order",
+    "payment_notification_handle",
+    "payment_provider_close",
+    "payment_query",
+    "payment_start",
+    "payments_close_expired",
+    "payments_query_open",
+    "reconciliation_run",
+    "refund_apply_result",
+    "refund_request",
+    "refund_submit",
+    "refunds_process_due",
+    "statement_import",
+]

@@ -1,0 +1,236 @@
+"""Giving money back: request (no I/O, inside the caller's transaction), submit to the provider
+(outbox consumer, then the beat job with capped exponential backoff), complete by callback or
+query.
+
+The rule finance cares about: refunds that are requested, processing or succeeded never add
+up to more than the order's succeeded payments. It is checked with the order's succeeded
+payment rows locked, so two concurrent refund requests are decided one after the other.
+"""
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.core.alerts import alert_raise
+from apps.core.exceptions import Conflict, NotFound, Unprocessable
+from apps.core.money import ZERO, to_money
+from apps.core.numbers import next_number
+from apps.core.outbox import outbox_publish
+from apps.payments import selectors
+from apps.payments.error_codes import PaymentErrorCode
+from apps.payments.models import REFUND_COUNTING_STATUSES, Payment, PaymentStatus, Refund, RefundStatus
+from apps.payments.providers import get_provider
+from apps.payments.providers.base import ProviderRefused, ProviderUnavailable, RefundResult, RefundState
+from apps.payments.services.payments import notify_url
+
+logger = logging.getLogger(__name__)
+
+# A refund the provider reports as processing is asked about again after this long.
+PROCESSING_QUERY_DELAY = timedelta(minutes=1)
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(30 * 2 ** (attempts - 1), 3600))
+
+
+def _refund_event(refund: Refund) -> dict:
+    return {
+        "order_no": refund.order_no,
+        "refund_id": refund.pk,
+        "reference": refund.reference,
+        "amount": str(refund.amount),
+    }
+
+
+def refund_request(*, order_no: str, amount: Decimal, reason: str, reference: str, actor: str) -> Refund:
+    """Record a refund of ``amount`` for ``order_no`` and queue the provider call.
+
+    Idempotent by ``reference``: the same reference returns the existing refund (a different
+    order or amount under it is refused). Raises ``Conflict(refund_exceeds_paid)`` when the
+    refunds would pass what was paid. The refund goes against one succeeded payment (the one
+    with the most left to refund); a refund larger than any single payment's remainder is
+    refused the same way. No network I/O: safe inside an order transaction.
+    """
+    amount = to_money(amount)
+    if amount <= 0:
+        raise Unprocessable(PaymentErrorCode.INVALID_AMOUNT, _("The refund amount must be positive."))
+    if not reference or len(reference) > 64:
+        raise Unprocessable(PaymentErrorCode.INVALID_AMOUNT, _("A refund needs a reference of 1 to 64 characters."))
+    with transaction.atomic():
+        payments = list(
+            Payment.objects.select_for_update().filter(order_no=order_no, status=PaymentStatus.SUCCEEDED).order_by("pk")
+        )
+        existing = Refund.objects.filter(reference=reference).first()
+        if existing is not None:
+            if existing.order_no != order_no or existing.amount != amount:
+                raise Conflict(
+                    PaymentErrorCode.REFUND_REFERENCE_REUSED,
+                    _("Refund reference %(reference)s was already used for another refund.") % {"reference": reference},
+                    {"order_no": existing.order_no, "amount": str(existing.amount)},
+                )
+            return existing
+        paid = sum((p.amount for p in payments), ZERO)
+        counted = dict(
+            Refund.objects.filter(payment__in=payments, status__in=REFUND_COUNTING_STATUSES)
+            .values_list("payment_id")
+            .annotate(total=Sum("amount"))
+        )
+        refunded = sum(counted.values(), ZERO)
+        remaining = {p.pk: p.amount - counted.get(p.pk, ZERO) for p in payments}
+        target = max(payments, key=lambda p: (remaining[p.pk], -p.pk), default=None)
+        if target is None or refunded + amount > paid or remaining[target.pk] < amount:
+            raise Conflict(
+                PaymentErrorCode.REFUND_EXCEEDS_PAID,
+                _("Refunding %(amount)s would exceed what was paid for order %(order_no)s.")
+                % {"amount": amount, "order_no": order_no},
+                {"paid": str(paid), "refunded": str(to_money(refunded)), "requested": str(amount)},
+            )
+        refund = Refund.objects.create(
+            payment=target,
+            order_no=order_no,
+            reference=reference,
+            out_refund_no=next_number(),
+            amount=amount,
+            reason=reason[:255],
+            requested_by=actor,
+            next_attempt_at=timezone.now(),
+        )
+        outbox_publish(
+            topic="refund.requested", aggregate_type="refund", aggregate_id=refund.pk, payload=_refund_event(refund)
+        )
+    return refund
+
+
+def refund_apply_result(*, result: RefundResult, actor: str) -> tuple[Refund, str]:
+    """Apply the provider's answer about a refund (reply, callback or query) under a row lock."""
+    with transaction.atomic():
+        refund = (
+            Refund.objects.select_for_update().select_related("payment").filter(out_refund_no=result.reference).first()
+        )
+        if refund is None:
+            raise NotFound(
+                PaymentErrorCode.REFUND_NOT_FOUND,
+                _("No refund with number %(number)s.") % {"number": result.reference},
+            )
+        if refund.status in (RefundStatus.SUCCEEDED, RefundStatus.FAILED):
+            return refund, "duplicate"
+        refund.provider_refund_id = result.refund_id or refund.provider_refund_id
+        if result.state == RefundState.SUCCEEDED:
+            refund.succeed()
+            refund.succeeded_at = timezone.now()
+            refund.next_attempt_at = None
+            refund.save(update_fields=["status", "provider_refund_id", "succeeded_at", "next_attempt_at", "updated_at"])
+            outbox_publish(
+                topic="refund.succeeded", aggregate_type="refund", aggregate_id=refund.pk, payload=_refund_event(refund)
+            )
+            logger.info("refund %s succeeded (%s)", refund.reference, actor)
+            return refund, "succeeded"
+        if result.state == RefundState.FAILED:
+            _fail(refund, error=str(result.raw.get("error", "")) or _("refused by the provider"))
+            return refund, "failed"
+        if refund.status == RefundStatus.REQUESTED:
+            refund.start_processing()
+        refund.next_attempt_at = timezone.now() + PROCESSING_QUERY_DELAY
+        refund.save(update_fields=["status", "provider_refund_id", "next_attempt_at", "updated_at"])
+        return refund, "processing"
+
+
+def _fail(refund: Refund, *, error: str) -> None:
+    refund.fail()
+    refund.last_error = error[:500]
+    refund.next_attempt_at = None
+    # attempts too: the last transient failure counted one before failing the refund.
+    refund.save(
+        update_fields=["status", "provider_refund_id", "attempts", "last_error", "next_attempt_at", "updated_at"]
+    )
+    outbox_publish(
+        topic="refund.failed", aggregate_type="refund", aggregate_id=refund.pk, payload=_refund_event(refund)
+    )
+    alert_raise(
+        kind="refund_failed",
+        dedup_key=f"refund-failed:{refund.reference}",
+        message=_("Refund %(reference)s of %(amount)s for order %(order_no)s failed: %(error)s")
+        % {"reference": refund.reference, "amount": refund.amount, "order_no": refund.order_no, "error": error},
+        details=_refund_event(refund),
+    )
+
+
+def _record_transient_failure(*, refund_id: int, error: str) -> Refund:
+    """Count a failed attempt; past ``REFUND_MAX_ATTEMPTS`` the refund fails for finance to see."""
+    with transaction.atomic():
+        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        if refund.status not in (RefundStatus.REQUESTED, RefundStatus.PROCESSING):
+            return refund
+        refund.attempts += 1
+        refund.last_error = error[:500]
+        if refund.attempts >= settings.REFUND_MAX_ATTEMPTS:
+            _fail(refund, error=error)
+        else:
+            refund.next_attempt_at = timezone.now() + _backoff(refund.attempts)
+            refund.save(update_fields=["attempts", "last_error", "next_attempt_at", "updated_at"])
+        return refund
+
+
+def _send(strategy, refund: Refund) -> RefundResult:
+    payment = refund.payment
+    return strategy.refund(
+        out_trade_no=payment.out_trade_no,
+        reference=refund.out_refund_no,
+        amount=refund.amount,
+        total=payment.amount,
+        reason=refund.reason,
+        notify_url=notify_url(payment.provider),
+    )
+
+
+def refund_submit(*, refund_id: int, actor: str) -> Refund:
+    """Send a requested refund to the provider (or ask about a processing one) and apply the answer.
+
+    Safe to repeat: the provider deduplicates by our reference (out_refund_no/out_request_no).
+    A refund the provider has no record of (lost on the way) is sent again under the same
+    number; each loss counts an attempt toward ``REFUND_MAX_ATTEMPTS``, so a refund the
+    provider never gets ends ``failed`` with an alert instead of ``processing`` forever.
+    """
+    refund = Refund.objects.select_related("payment").get(pk=refund_id)
+    if refund.status not in (RefundStatus.REQUESTED, RefundStatus.PROCESSING):
+        return refund
+    payment = refund.payment
+    strategy = get_provider(payment.provider)
+    lost = _("the provider has no record of the refund request")
+    try:
+        if refund.status == RefundStatus.PROCESSING:
+            result = strategy.query_refund(out_trade_no=payment.out_trade_no, reference=refund.out_refund_no)
+            if result.state == RefundState.NOT_FOUND:
+                logger.warning("refund %s: unknown to the provider; sending it again", refund.reference)
+                counted = _record_transient_failure(refund_id=refund.pk, error=lost)
+                if counted.status != RefundStatus.PROCESSING:
+                    return counted
+                result = _send(strategy, refund)
+                if result.state == RefundState.NOT_FOUND:
+                    return counted  # lost again: asked about after the backoff, and counted then
+        else:
+            result = _send(strategy, refund)
+    except ProviderUnavailable as exc:
+        logger.warning("refund %s: provider unavailable: %s", refund.reference, exc)
+        return _record_transient_failure(refund_id=refund.pk, error=str(exc))
+    except ProviderRefused as exc:
+        result = RefundResult(reference=refund.out_refund_no, state=RefundState.FAILED, raw={"error": str(exc)})
+    if result.state == RefundState.NOT_FOUND:
+        logger.warning("refund %s: the provider did not keep the request; sent again later", refund.reference)
+        return _record_transient_failure(refund_id=refund.pk, error=lost)
+    refund, _outcome = refund_apply_result(result=result, actor=actor)
+    return refund
+
+
+def refunds_process_due(*, actor: str) -> int:
+    """Beat job: resend refunds whose retry time came, and ask about processing ones."""
+    ids = list(selectors.refunds_due().values_list("pk", flat=True)[:200])
+    for refund_id in ids:
+        refund_submit(refund_id=refund_id, actor=actor)
+    return len(ids)

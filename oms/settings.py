@@ -1,0 +1,315 @@
+"""OMS settings, driven by environment variables.
+
+With nothing set the project runs on its embedded default: SQLite (WAL), the Celery
+filesystem transport, a local-memory cache and the database search backend. Production
+sets DATABASE_URL, REDIS_URL, CELERY_BROKER_URL, ELASTICSEARCH_URL and SECRET_KEY.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(environ.Env().str("OMS_VAR_DIR", default=str(BASE_DIR / "var")))
+
+env = environ.Env()
+
+INSECURE_DEFAULT_SECRET_KEY = "insecure-dev-key-change-me"  # noqa: S105 - refused when DEBUG=False
+SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEFAULT_SECRET_KEY)
+DEBUG = env.bool("DEBUG", default=True)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+if not DEBUG and SECRET_KEY == INSECURE_DEFAULT_SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is False.")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "apps.core",
+    "apps.inventory",
+    "apps.payments",
+    "apps.orders",
+    "apps.channels",
+    "apps.aftersales",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "oms.urls"
+WSGI_APPLICATION = "oms.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+# SQLite (embedded default): WAL journal, a busy timeout and IMMEDIATE transactions so a
+# writer takes the lock at BEGIN instead of failing half-way with "database is locked".
+# MySQL/MariaDB: utf8mb4 and READ COMMITTED. Stock and status changes are conditional
+# UPDATEs or row locks, so they never rely on REPEATABLE READ snapshots; READ COMMITTED
+# also avoids the gap locks that make REPEATABLE READ deadlock-prone under concurrent
+# inserts.
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'oms.sqlite3'}")}
+_db = DATABASES["default"]
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # A fresh checkout has no var/ yet: SQLite can create the file but not its folder.
+    if _db["NAME"] != ":memory:":
+        Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    _db["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+elif _db["ENGINE"] in ("django.db.backends.mysql",):
+    _db.setdefault("OPTIONS", {})
+    _db["OPTIONS"].update({"charset": "utf8mb4", "isolation_level": "read committed"})
+    _db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+_db["ATOMIC_REQUESTS"] = False
+_db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache ----------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="oms"),
+            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery ---------------------------------------------------------------------------
+# The filesystem transport needs no server: the embedded default. Folders live under VAR_DIR.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+CELERY_BROKER_FOLDER = VAR_DIR / "broker"
+# A countdown longer than the visibility timeout would be redelivered early, so the
+# timeout stays well above the longest countdown we schedule (the payment deadline).
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=6 * 3600)
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+
+# --- Search ---------------------------------------------------------------------------
+ELASTICSEARCH_URL = env.str("ELASTICSEARCH_URL", default="")
+SEARCH_BACKEND = env.str("SEARCH_BACKEND", default="elasticsearch" if ELASTICSEARCH_URL else "database")
+ELASTICSEARCH_INDEX_PREFIX = env.str("ELASTICSEARCH_INDEX_PREFIX", default="oms")
+
+# --- Auth, i18n, static ---------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="zh-hans")
+LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+LOCALE_PATHS = [BASE_DIR / "locale"]
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- Security (production) ------------------------------------------------------------
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+
+# --- API ------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.channels.authentication.ShopSignatureAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "apps.core.api.pagination.CursorPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "apps.core.api.exception_handler.exception_handler",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "OMS API",
+    "DESCRIPTION": "Order management for omni-channel e-commerce.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "apps.orders.models.OrderStatus"},
+    # Swagger UI served from our own static files (drf-spectacular-sidecar): works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
+
+# Signed API requests: allowed clock skew and how long a nonce is remembered.
+API_SIGNATURE_MAX_SKEW_SECONDS = env.int("API_SIGNATURE_MAX_SKEW_SECONDS", default=300)
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+
+# --- Business settings ----------------------------------------------------------------
+OMS_NODE_ID = env.int("OMS_NODE_ID", default=-1)  # -1: derived per process
+PAYMENT_DEADLINE_MINUTES = env.int("PAYMENT_DEADLINE_MINUTES", default=15)
+OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=200)
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)
+ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
+
+# Inventory: the hot-SKU Redis gate (on only with django-redis), its counter lifetime and
+# re-sync interval, deadlock retries of stock services, and the low-stock scan interval.
+INVENTORY_HOT_SKU_GATE = env.bool("INVENTORY_HOT_SKU_GATE", default=True)
+INVENTORY_GATE_TTL_SECONDS = env.int("INVENTORY_GATE_TTL_SECONDS", default=600)
+INVENTORY_GATE_SYNC_SECONDS = env.int("INVENTORY_GATE_SYNC_SECONDS", default=30)
+DB_DEADLOCK_RETRIES = env.int("DB_DEADLOCK_RETRIES", default=5)
+INVENTORY_LOW_STOCK_SCAN_SECONDS = env.int("INVENTORY_LOW_STOCK_SCAN_SECONDS", default=300)
+
+# Payments: provider credentials and gateways. The defaults (DEBUG only) point at the keys
+# `manage.py payments_sandbox_keys` writes to var/payments/ and at the sandbox gateway
+# (`python -m apps.payments.sandbox --port 8001`); production sets every one of them.
+_PAY_KEYS = VAR_DIR / "payments"
+_pay_default = (lambda value: value) if DEBUG else (lambda value: "")
+PAYMENT_NOTIFY_BASE_URL = env.str("PAYMENT_NOTIFY_BASE_URL", default=_pay_default("http://127.0.0.1:8000"))
+PAYMENT_HTTP_TIMEOUT_SECONDS = env.float("PAYMENT_HTTP_TIMEOUT_SECONDS", default=10.0)
+PAYMENT_QUERY_AFTER_MINUTES = env.int("PAYMENT_QUERY_AFTER_MINUTES", default=2)
+REFUND_MAX_ATTEMPTS = env.int("REFUND_MAX_ATTEMPTS", default=8)
+WECHATPAY_GATEWAY_URL = env.str("WECHATPAY_GATEWAY_URL", default=_pay_default("http://127.0.0.1:8001"))
+WECHATPAY_MCHID = env.str("WECHATPAY_MCHID", default=_pay_default("1900000001"))
+WECHATPAY_APPID = env.str("WECHATPAY_APPID", default=_pay_default("wxsandbox000001"))
+WECHATPAY_SERIAL_NO = env.str("WECHATPAY_SERIAL_NO", default=_pay_default("SANDBOXMERCHANTSERIAL01"))
+WECHATPAY_PRIVATE_KEY_PATH = env.str(
+    "WECHATPAY_PRIVATE_KEY_PATH", default=_pay_default(str(_PAY_KEYS / "wechat_merchant_private.pem"))
+)
+# Platform keys: a folder of <serial>.pem certificates/public keys, and/or one WeChat Pay
+# public key with its id (PUB_KEY_ID_...), chosen by the Wechatpay-Serial header.
+WECHATPAY_PLATFORM_CERTS_DIR = env.str(
+    "WECHATPAY_PLATFORM_CERTS_DIR", default=_pay_default(str(_PAY_KEYS / "wechat_platform_certs"))
+)
+WECHATPAY_PLATFORM_PUBLIC_KEY_PATH = env.str("WECHATPAY_PLATFORM_PUBLIC_KEY_PATH", default="")
+WECHATPAY_PLATFORM_PUBLIC_KEY_ID = env.str("WECHATPAY_PLATFORM_PUBLIC_KEY_ID", default="")
+WECHATPAY_APIV3_KEY = env.str("WECHATPAY_APIV3_KEY", default=_pay_default("sandboxapiv3key00000000000000000"))
+ALIPAY_GATEWAY_URL = env.str("ALIPAY_GATEWAY_URL", default=_pay_default("http://127.0.0.1:8001/alipay/gateway.do"))
+ALIPAY_APP_ID = env.str("ALIPAY_APP_ID", default=_pay_default("2021000000000001"))
+ALIPAY_SELLER_ID = env.str("ALIPAY_SELLER_ID", default=_pay_default("2088000000000001"))
+ALIPAY_PRIVATE_KEY_PATH = env.str(
+    "ALIPAY_PRIVATE_KEY_PATH", default=_pay_default(str(_PAY_KEYS / "alipay_app_private.pem"))
+)
+ALIPAY_PUBLIC_KEY_PATH = env.str("ALIPAY_PUBLIC_KEY_PATH", default=_pay_default(str(_PAY_KEYS / "alipay_public.pem")))
+# `make demo` logs in as "admin" with this password; empty: generated once into VAR_DIR.
+DEMO_ADMIN_PASSWORD = env.str("DEMO_ADMIN_PASSWORD", default="")
+
+# Channels: platform pulls, conversion of raw orders, stock sync and shipment write-back.
+CHANNEL_HTTP_TIMEOUT_SECONDS = env.float("CHANNEL_HTTP_TIMEOUT_SECONDS", default=10.0)
+CHANNEL_HTTP_RETRIES = env.int("CHANNEL_HTTP_RETRIES", default=2)  # in-call retries of transient errors
+CHANNEL_HTTP_RETRY_DELAY_SECONDS = env.float("CHANNEL_HTTP_RETRY_DELAY_SECONDS", default=0.5)
+CHANNEL_PULL_OVERLAP_MINUTES = env.int("CHANNEL_PULL_OVERLAP_MINUTES", default=5)
+CHANNEL_PULL_FIRST_WINDOW_HOURS = env.int("CHANNEL_PULL_FIRST_WINDOW_HOURS", default=24)
+CHANNEL_PULL_LOCK_SECONDS = env.int("CHANNEL_PULL_LOCK_SECONDS", default=900)
+CHANNEL_PULL_ALERT_AFTER = env.int("CHANNEL_PULL_ALERT_AFTER", default=3)
+CHANNEL_CONVERT_BATCH = env.int("CHANNEL_CONVERT_BATCH", default=50)
+CHANNEL_CONVERT_MAX_ATTEMPTS = env.int("CHANNEL_CONVERT_MAX_ATTEMPTS", default=5)
+CHANNEL_PUSH_MAX_BATCH = env.int("CHANNEL_PUSH_MAX_BATCH", default=100)
+CHANNEL_STOCK_SYNC_DEBOUNCE_SECONDS = env.int("CHANNEL_STOCK_SYNC_DEBOUNCE_SECONDS", default=5)
+CHANNEL_WRITEBACK_ALERT_AFTER = env.int("CHANNEL_WRITEBACK_ALERT_AFTER", default=3)
+CHANNEL_WRITEBACK_MAX_ATTEMPTS = env.int("CHANNEL_WRITEBACK_MAX_ATTEMPTS", default=10)
+CHANNEL_SIMULATOR_URL = env.str("CHANNEL_SIMULATOR_URL", default="http://127.0.0.1:8003")
+
+# Order search (Elasticsearch backend): client timeout and retries, index layout, bulk size.
+ELASTICSEARCH_TIMEOUT_SECONDS = env.float("ELASTICSEARCH_TIMEOUT_SECONDS", default=5.0)
+ELASTICSEARCH_MAX_RETRIES = env.int("ELASTICSEARCH_MAX_RETRIES", default=2)
+ELASTICSEARCH_SHARDS = env.int("ELASTICSEARCH_SHARDS", default=1)
+ELASTICSEARCH_REPLICAS = env.int("ELASTICSEARCH_REPLICAS", default=1)
+SEARCH_INDEX_CHUNK_SIZE = env.int("SEARCH_INDEX_CHUNK_SIZE", default=500)
+# Reports: how many SKUs the top-SKU tables keep.
+REPORT_TOP_SKUS = env.int("REPORT_TOP_SKUS", default=10)
+
+# After-sales: work-order SLA per priority (hours until due), JSON; a missing priority uses
+# the defaults.
+WORKORDER_SLA_HOURS = {
+    "urgent": 2,
+    "high": 8,
+    "normal": 24,
+    "low": 72,
+    **env.json("WORKORDER_SLA_HOURS", default={}),
+}
+
+# Orders: shipping fee when the caller gives none (free from the threshold on), detail cache
+# lifetimes, and how many overdue unpaid orders one expiry sweep batch handles.
+ORDER_FREE_SHIPPING_THRESHOLD = env.str("ORDER_FREE_SHIPPING_THRESHOLD", default="99.00")  # Decimal string
+ORDER_SHIPPING_FEE = env.str("ORDER_SHIPPING_FEE", default="10.00")  # Decimal string
+ORDER_DETAIL_CACHE_SECONDS = env.int("ORDER_DETAIL_CACHE_SECONDS", default=300)
+ORDER_MISSING_CACHE_SECONDS = env.int("ORDER_MISSING_CACHE_SECONDS", default=30)
+ORDER_EXPIRE_BATCH = env.int("ORDER_EXPIRE_BATCH", default=200)
+
+# Orders: audit (审单) rules applied when an order is paid; a failing rule puts it on hold.
+AUDIT_HOLD_ON_BUYER_MESSAGE = env.bool("AUDIT_HOLD_ON_BUYER_MESSAGE", default=True)
+AUDIT_MAX_PAYABLE = env.str("AUDIT_MAX_PAYABLE", default="5000.00")  # Decimal string; above it: hold
+AUDIT_DUPLICATE_WINDOW_MINUTES = env.int("AUDIT_DUPLICATE_WINDOW_MINUTES", default=30)
+AUDIT_MIN_ADDRESS_LENGTH = env.int("AUDIT_MIN_ADDRESS_LENGTH", default=5)
+AUDIT_SUSPICIOUS_ADDRESS_KEYWORDS = env.list("AUDIT_SUSPICIOUS_ADDRESS_KEYWORDS", default=["测试", "test", "自提"])
+# Orders: merging (合单) of fulfillments not yet sent to the WMS, and how long a new
+# fulfillment waits before it is sent so that a merge can still catch it.
+MERGE_ENABLED = env.bool("MERGE_ENABLED", default=True)
+MERGE_WINDOW_MINUTES = env.int("MERGE_WINDOW_MINUTES", default=30)
+MERGE_HOLD_MINUTES = env.int("MERGE_HOLD_MINUTES", default=0)
+ORDER_AUTO_COMPLETE_DAYS = env.int("ORDER_AUTO_COMPLETE_DAYS", default=7)
+# Orders: the warehouse management system. Empty WMS_BASE_URL = no WMS (staff ship from the
+# admin). The key/secret sign our calls to the WMS and authenticate its callbacks to us.
+WMS_BASE_URL = env.str("WMS_BASE_URL", default="")
+WMS_APP_KEY = env.str("WMS_APP_KEY", default="wms-demo" if DEBUG else "")
+WMS_APP_SECRET = env.str("WMS_APP_SECRET", default="wms-demo-secret" if DEBUG else "")
+WMS_TIMEOUT_SECONDS = env.float("WMS_TIMEOUT_SECONDS", default=5.0)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}

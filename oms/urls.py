@@ -1,0 +1,29 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
+from django.views.generic import TemplateView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from apps.core import health
+
+admin.site.site_header = _("OMS operations console")
+admin.site.site_title = _("OMS operations console")
+admin.site.index_title = _("Orders, stock, payments and after-sales")
+
+urlpatterns = [
+    path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path("api/v1/", include("apps.inventory.api.urls")),
+    path("api/v1/", include("apps.orders.api.search_urls")),
+    path("api/v1/", include("apps.orders.api.payment_urls")),
+    path("api/v1/", include("apps.orders.api.wms_urls")),
+    path("api/v1/", include("apps.orders.api.urls")),
+    path("api/v1/", include("apps.payments.api.urls")),
+    path("api/v1/", include("apps.channels.api.urls")),
+    path("api/v1/", include("apps.aftersales.api.urls")),
+]

@@ -1,0 +1,125 @@
+from decimal import Decimal
+
+import pytest
+
+from apps.aftersales.models import AfterSale
+from apps.aftersales.services.aftersales import aftersale_approve
+from tests.aftersales.factories import SHOP_SECRET, ShopFactory, deliver, pay, place_order
+from tests.conftest import SignedClient
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client(shop):
+    return SignedClient(shop, SHOP_SECRET)
+
+
+@pytest.fixture
+def delivered(shop, shirt):
+    return deliver(pay(place_order(shop, [(shirt, 2, "50.00")])))
+
+
+def _body(order, **overrides):
+    return {
+        "order_no": order.order_no,
+        "type": "return_refund",
+        "lines": [{"order_line_id": order.lines.get().pk, "quantity": 1}],
+        "amount": "50.00",
+        "reason": "Too small",
+        **overrides,
+    }
+
+
+def test_shop_opens_and_follows_an_aftersale(client, delivered):
+    response = client.post("/api/v1/aftersales", _body(delivered))
+    assert response.status_code == 201, response.content
+    data = response.json()
+    assert data["status"] == "requested"
+    assert data["source"] == "buyer"
+    assert data["requested_amount"] == "50.00"
+    assert data["lines"][0]["quantity"] == 1
+
+    detail = client.get(f"/api/v1/aftersales/{data['aftersale_no']}").json()
+    assert [(entry["to_status"], entry["operator"]) for entry in detail["log"]] == [
+        ("requested", f"shop:{client.shop.code}")
+    ]
+
+
+def test_lines_may_name_skus(client, delivered, shirt):
+    body = _body(delivered, lines=[{"sku_id": shirt.pk, "quantity": 2}], amount="100.00")
+    response = client.post("/api/v1/aftersales", body)
+    assert response.status_code == 201, response.content
+    assert response.json()["lines"][0]["order_line_id"] == delivered.lines.get().pk
+
+
+def test_idempotency_key_replays_the_first_response(client, delivered):
+    headers = {"Idempotency-Key": "as-create-1"}
+    first = client.post("/api/v1/aftersales", _body(delivered), headers=headers)
+    second = client.post("/api/v1/aftersales", _body(delivered), headers=headers)
+    other = client.post("/api/v1/aftersales", _body(delivered, reason="changed"), headers=headers)
+
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert second.json()["aftersale_no"] == first.json()["aftersale_no"]
+    assert second["Idempotent-Replayed"] == "true"
+    assert other.status_code == 422
+    assert AfterSale.objects.count() == 1
+
+
+def test_another_shops_order_and_aftersale_are_not_found(client, delivered, shirt):
+    stranger = SignedClient(ShopFactory(), SHOP_SECRET)
+    response = stranger.post("/api/v1/aftersales", _body(delivered))
+    assert response.status_code == 404
+    assert response.json()["code"] == "order_not_found"
+
+    mine = client.post("/api/v1/aftersales", _body(delivered)).json()["aftersale_no"]
+    assert stranger.get(f"/api/v1/aftersales/{mine}").status_code == 404
+    assert stranger.post(f"/api/v1/aftersales/{mine}/cancel", {}).status_code == 404
+    assert AfterSale.objects.get().status == "requested"
+
+
+def test_invalid_input_is_a_validation_error_and_creates_nothing(client, delivered):
+    response = client.post("/api/v1/aftersales", _body(delivered, type="swap", amount="-1"))
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "validation_error"
+    assert set(body["details"]) == {"type", "amount"}
+    assert not AfterSale.objects.exists()
+
+
+def test_over_return_and_over_refund_answer_422_with_codes(client, delivered):
+    line_id = delivered.lines.get().pk
+    too_many = client.post("/api/v1/aftersales", _body(delivered, lines=[{"order_line_id": line_id, "quantity": 3}]))
+    too_much = client.post("/api/v1/aftersales", _body(delivered, amount="100.01"))
+    assert (too_many.status_code, too_many.json()["code"]) == (422, "quantity_exceeds_returnable")
+    assert (too_much.status_code, too_much.json()["code"]) == (422, "amount_exceeds_refundable")
+    assert too_much.json()["details"]["refundable"] == "100.00"
+
+
+def test_return_shipment_then_cancel_is_refused_once_processed(client, delivered, admin_user):
+    number = client.post("/api/v1/aftersales", _body(delivered)).json()["aftersale_no"]
+    early = client.post(f"/api/v1/aftersales/{number}/return-shipment", {"carrier": "SF", "tracking_no": "SF1"})
+    assert (early.status_code, early.json()["code"]) == (409, "invalid_status")
+
+    aftersale_approve(aftersale_no=number, actor="admin:alice")
+    shipped = client.post(f"/api/v1/aftersales/{number}/return-shipment", {"carrier": "SF", "tracking_no": "SF123"})
+    assert shipped.status_code == 200
+    assert (shipped.json()["return_carrier"], shipped.json()["return_tracking_no"]) == ("SF", "SF123")
+
+    cancelled = client.post(f"/api/v1/aftersales/{number}/cancel", {"reason": "Kept it"})
+    assert cancelled.json()["status"] == "cancelled"
+    again = client.post(f"/api/v1/aftersales/{number}/cancel", {})
+    assert (again.status_code, again.json()["code"]) == (409, "invalid_status")
+    assert AfterSale.objects.get().requested_amount == Decimal("50.00")
+
+
+def test_staff_session_opens_as_staff(staff_client, delivered):
+    response = staff_client.post("/api/v1/aftersales", _body(delivered), format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["source"] == "staff"
+
+
+def test_schema_documents_the_endpoints(staff_client):
+    schema = staff_client.get("/api/schema/").content.decode()
+    for path in ("/api/v1/aftersales", "/return-shipment", "aftersale_cancel"):
+        assert path in schema

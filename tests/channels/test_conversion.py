@@ -1,0 +1,293 @@
+"""Raw orders -> formal orders: batches, failures that do not block, mappings, updates."""
+
+from decimal import Decimal
+
+import pytest
+
+from apps.channels.models import RawOrder
+from apps.channels.services import (
+    raw_orders_convert_batch,
+    raw_orders_receive,
+    raw_orders_requeue_due,
+    sku_mapping_save,
+)
+from apps.channels.simulator.platforms import SimLine
+from apps.channels.tasks import raw_orders_compensation_task
+from apps.core.models import OutboxEvent
+from apps.inventory.models import Stock
+from apps.orders.models import Order, OrderStatus
+from tests.channels.conftest import platform_order
+from tests.channels.factories import SkuMappingFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def push(ps, *orders):
+    return raw_orders_receive(shop=ps.shop, payloads=list(orders), actor="test")
+
+
+def convert():
+    return raw_orders_convert_batch(actor="test")
+
+
+def test_a_paid_platform_order_becomes_a_paid_order_with_stock_reserved(make_shop):
+    ps = make_shop("tmall")
+    push(ps, platform_order(ps, "T100", message="请尽快发货"))
+
+    report = convert()
+
+    raw = RawOrder.objects.get(platform_order_id="T100")
+    assert report.converted == [raw.pk]
+    assert raw.status == RawOrder.Status.CONVERTED
+    order = Order.objects.get(pk=raw.order_id)
+    assert order.status == OrderStatus.PAID
+    assert order.platform_order_id == "T100"
+    assert order.paid_amount == Decimal("189.00")
+    assert order.payable_amount == Decimal("189.00")
+    assert order.buyer_message == "请尽快发货"
+    assert sorted(order.lines.values_list("sku_id", "quantity")) == sorted([(ps.skus[0].pk, 2), (ps.skus[1].pk, 1)])
+    reserved = dict(Stock.objects.filter(sku__in=ps.skus).values_list("sku_id", "reserved"))
+    assert reserved == {ps.skus[0].pk: 2, ps.skus[1].pk: 1}
+
+
+def test_a_bad_order_in_the_middle_of_a_batch_does_not_block_the_others(make_shop):
+    ps = make_shop("jd", n_skus=3, stock=10)
+    ps.skus[2].is_active = False  # no longer sold: the orders app refuses the line
+    ps.skus[2].save(update_fields=["is_active"])
+    retired = [SimLine(ps.sim_skus[2], 1)]
+    push(
+        ps,
+        platform_order(ps, "J1"),
+        platform_order(ps, "J2", lines=retired, order_discount=Decimal("0")),
+        platform_order(ps, "J3"),
+    )
+
+    report = convert()
+
+    statuses = dict(RawOrder.objects.values_list("platform_order_id", "status"))
+    assert statuses == {"J1": "converted", "J2": "failed", "J3": "converted"}
+    failed = RawOrder.objects.get(platform_order_id="J2")
+    assert failed.error_code == "conversion_failed"
+    assert failed.next_attempt_at is not None  # retried later by the compensation job
+    assert len(report.converted) == 2
+    assert Order.objects.filter(shop=ps.shop).count() == 2
+
+
+def test_an_unmapped_sku_fails_clearly_and_converts_once_mapped(make_shop):
+    ps = make_shop("wechat", mapped=False)
+    push(ps, platform_order(ps, "W1"))
+
+    convert()
+
+    raw = RawOrder.objects.get(platform_order_id="W1")
+    assert raw.status == RawOrder.Status.FAILED
+    assert raw.error_code == "unmapped_sku"
+    assert ps.sim_skus[0].platform_sku_id in raw.error
+    assert raw.order_id is None
+
+    for sku, sim_sku in zip(ps.skus, ps.sim_skus, strict=True):
+        mapping = SkuMappingFactory.build(shop=ps.shop, sku=sku, platform_sku_id=sim_sku.platform_sku_id)
+        sku_mapping_save(mapping=mapping, actor="admin:test")
+    assert RawOrder.objects.get(pk=raw.pk).status == RawOrder.Status.PENDING
+
+    convert()
+
+    raw.refresh_from_db()
+    assert raw.status == RawOrder.Status.CONVERTED
+    assert Order.objects.get(pk=raw.order_id).status == OrderStatus.PAID
+
+
+def test_unpaid_orders_wait_until_the_platform_reports_them_paid(make_shop):
+    ps = make_shop("douyin")
+    push(ps, platform_order(ps, "D1", status="wait_pay", minutes_ago=5))
+    convert()
+    assert RawOrder.objects.get(platform_order_id="D1").status == RawOrder.Status.IGNORED
+    assert not Order.objects.exists()
+
+    push(ps, platform_order(ps, "D1", status="paid", minutes_ago=1))
+    convert()
+
+    raw = RawOrder.objects.get(platform_order_id="D1")
+    assert raw.status == RawOrder.Status.CONVERTED
+    assert Order.objects.get(pk=raw.order_id).status == OrderStatus.PAID
+
+
+def test_a_duplicate_payload_changes_nothing_and_a_cancellation_cancels_the_order(make_shop):
+    ps = make_shop("tmall")
+    first = platform_order(ps, "T200", minutes_ago=5)
+    push(ps, first)
+    convert()
+    order = Order.objects.get(platform_order_id="T200")
+    # the audit and allocation would move it on; here it waits for shipment
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.PENDING_SHIPMENT)
+
+    results = push(ps, first)
+    assert results[0].outcome == "unchanged"
+    assert convert().processed == 0
+
+    push(ps, platform_order(ps, "T200", status="cancelled", minutes_ago=1))
+    convert()
+
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.CANCELLED
+    assert Stock.objects.get(sku=ps.skus[0]).reserved == 0
+    assert RawOrder.objects.get(platform_order_id="T200").status == RawOrder.Status.CONVERTED
+    assert Order.objects.filter(platform_order_id="T200").count() == 1
+
+
+def test_a_platform_cancellation_of_a_paid_order_refunds_it_and_releases_the_stock(make_shop):
+    ps = make_shop("tmall")
+    push(ps, platform_order(ps, "T250", minutes_ago=5))
+    convert()
+    order = Order.objects.get(platform_order_id="T250")
+    assert order.status == OrderStatus.PAID
+    assert Stock.objects.get(sku=ps.skus[0]).reserved > 0
+
+    push(ps, platform_order(ps, "T250", status="cancelled", minutes_ago=1))
+    convert()
+
+    order = Order.objects.get(pk=order.pk)
+    assert order.status == OrderStatus.REFUNDED
+    assert order.refunded_amount == order.paid_amount > 0
+    assert Stock.objects.get(sku=ps.skus[0]).reserved == 0
+    assert RawOrder.objects.get(platform_order_id="T250").status == RawOrder.Status.CONVERTED
+
+
+def test_a_refund_request_after_shipment_goes_to_after_sales_once(make_shop):
+    ps = make_shop("tmall")
+    push(ps, platform_order(ps, "T300", minutes_ago=5))
+    convert()
+    order = Order.objects.get(platform_order_id="T300")
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.SHIPPED)
+
+    refund = {"id": "RF-300", "sku_index": 1}
+    push(ps, platform_order(ps, "T300", status="shipped", minutes_ago=2, refund=refund))
+    convert()
+    push(ps, platform_order(ps, "T300", status="shipped", minutes_ago=1, refund=refund, message="催一下"))
+    convert()
+
+    events = list(OutboxEvent.objects.filter(topic="channel.aftersale_requested"))
+    assert len(events) == 1
+    assert events[0].payload == {
+        "shop_id": ps.shop.pk,
+        "order_no": order.order_no,
+        "platform_refund_id": "RF-300",
+        "type": "refund_only",
+        "amount": "69.00",
+        "reason": "不想要了",
+        "lines": [{"sku_id": ps.skus[1].pk, "quantity": 1}],
+    }
+
+
+def test_a_batch_of_50_runs_a_bounded_number_of_queries(make_shop, django_assert_max_num_queries):
+    ps = make_shop("douyin", stock=1000)
+    push(ps, *[platform_order(ps, f"Q{index:03d}") for index in range(50)])
+
+    with django_assert_max_num_queries(50 * 28 + 10) as captured:
+        report = convert()
+
+    assert len(report.converted) == 50
+    print(f"conversion: {len(captured.captured_queries) / 50:.1f} queries per order")
+
+
+def test_a_refund_of_part_of_an_unshipped_order_goes_to_after_sales(make_shop):
+    ps = make_shop("wechat")
+    push(ps, platform_order(ps, "W400", minutes_ago=5))
+    convert()
+    order = Order.objects.get(platform_order_id="W400")
+
+    push(ps, platform_order(ps, "W400", minutes_ago=1, refund={"id": "AS-400", "sku_index": 1}))
+    report = convert()
+
+    raw = RawOrder.objects.get(platform_order_id="W400")
+    assert report.updated == [raw.pk]
+    assert raw.status == RawOrder.Status.CONVERTED
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.PAID  # the rest of the order still ships
+    event = OutboxEvent.objects.get(topic="channel.aftersale_requested")
+    assert (event.payload["platform_refund_id"], event.payload["amount"]) == ("AS-400", "69.00")
+    assert event.payload["lines"] == [{"sku_id": ps.skus[1].pk, "quantity": 1}]
+
+
+def test_the_compensation_job_converts_orders_whose_mapping_was_added_outside_the_admin(make_shop):
+    ps = make_shop("jd", mapped=False)
+    push(ps, platform_order(ps, "J500"))
+    convert()
+    assert RawOrder.objects.get(platform_order_id="J500").error_code == "unmapped_sku"
+    assert raw_orders_requeue_due(actor="test") == 0  # nothing mapped yet: stays failed
+
+    for sku, sim_sku in zip(ps.skus, ps.sim_skus, strict=True):  # e.g. an import script
+        SkuMappingFactory(shop=ps.shop, sku=sku, platform_sku_id=sim_sku.platform_sku_id)
+    raw_orders_compensation_task()
+
+    raw = RawOrder.objects.get(platform_order_id="J500")
+    assert raw.status == RawOrder.Status.CONVERTED
+    assert Order.objects.get(pk=raw.order_id).status == OrderStatus.PAID
+
+
+def test_a_jd_cross_border_order_waiting_for_domestic_shipment_is_a_paid_order(make_shop):
+    ps = make_shop("jd")
+    push(ps, platform_order(ps, "J600", status="paid_cross_border"))
+
+    convert()
+
+    raw = RawOrder.objects.get(platform_order_id="J600")
+    assert raw.status == RawOrder.Status.CONVERTED
+    assert Order.objects.get(pk=raw.order_id).status == OrderStatus.PAID
+
+
+@pytest.mark.parametrize("state", ["locked", "paused"])
+def test_a_jd_lock_holds_the_paid_order_and_keeps_its_stock_until_jd_cancels_it(make_shop, state):
+    ps = make_shop("jd")
+    push(ps, platform_order(ps, "J610", minutes_ago=5))
+    convert()
+    order = Order.objects.get(platform_order_id="J610")
+    reserved = Stock.objects.get(sku=ps.skus[0]).reserved
+    assert reserved == 2
+
+    push(ps, platform_order(ps, "J610", status=state, minutes_ago=3))
+    convert()
+
+    order = Order.objects.get(pk=order.pk)
+    assert order.status == OrderStatus.ON_HOLD
+    assert "Locked on the platform" in order.hold_reasons[0]["message"]
+    assert Stock.objects.get(sku=ps.skus[0]).reserved == reserved
+    assert RawOrder.objects.get(platform_order_id="J610").status == RawOrder.Status.CONVERTED
+
+    push(ps, platform_order(ps, "J610", status="cancelled", minutes_ago=1))
+    convert()
+
+    order = Order.objects.get(pk=order.pk)
+    assert order.status == OrderStatus.REFUNDED
+    assert Stock.objects.get(sku=ps.skus[0]).reserved == 0
+
+
+def test_a_jd_order_that_arrives_locked_is_created_on_hold(make_shop):
+    ps = make_shop("jd")
+    push(ps, platform_order(ps, "J620", status="locked"))
+
+    report = convert()
+
+    raw = RawOrder.objects.get(platform_order_id="J620")
+    assert report.converted == [raw.pk]
+    order = Order.objects.get(pk=raw.order_id)
+    assert order.status == OrderStatus.ON_HOLD
+    assert Stock.objects.get(sku=ps.skus[0]).reserved == 2
+
+
+def test_a_jd_lock_of_an_allocated_order_leaves_it_and_alerts_staff(make_shop):
+    from apps.core.models import Alert
+
+    ps = make_shop("jd")
+    push(ps, platform_order(ps, "J630", minutes_ago=5))
+    convert()
+    order = Order.objects.get(platform_order_id="J630")
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.PENDING_SHIPMENT)
+
+    push(ps, platform_order(ps, "J630", status="locked", minutes_ago=1))
+    convert()
+
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.PENDING_SHIPMENT
+    raw = RawOrder.objects.get(platform_order_id="J630")
+    assert raw.status == RawOrder.Status.CONVERTED
+    assert "LOCKED" in raw.error
+    alert = Alert.objects.get(kind="channel_order_locked")
+    assert alert.is_open and order.order_no in alert.message

@@ -1,0 +1,124 @@
+"""The production settings, the Docker files and the Makefile agree with each other."""
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from django.conf import settings
+
+from apps.core.demo_stack import demo_processes
+
+ROOT = Path(settings.BASE_DIR)
+DOCKER = ROOT / "docker"
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DEBUG"}}
+    return subprocess.run(  # noqa: S603 - our own interpreter and manage.py
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env={**clean, "DJANGO_SETTINGS_MODULE": "oms.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_debug_false_refuses_the_default_secret_key():
+    result = manage("check", DEBUG="False")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_check_deploy_is_clean_under_production_settings():
+    result = manage(
+        "check", "--deploy",
+        SECRET_KEY=secrets.token_urlsafe(50), DEBUG="False", ALLOWED_HOSTS="oms.example.com",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    deploy_issues = re.findall(r"\((security|csrf|sessions|admin|auth)\.[WE]\d+\)", output)
+    assert deploy_issues == [], output
+
+
+def compose() -> dict:
+    return yaml.safe_load((DOCKER / "compose.yaml").read_text())
+
+
+def test_compose_has_the_stack_with_health_checks():
+    services = compose()["services"]
+    assert set(services) == {"mysql", "redis", "elasticsearch", "web", "worker", "beat"}
+    assert services["mysql"]["image"].startswith("mysql:8")
+    assert services["redis"]["image"].startswith("redis:7")
+    assert services["elasticsearch"]["image"].split(":")[-1].startswith("8.")
+    assert services["elasticsearch"]["environment"]["discovery.type"] == "single-node"
+    assert services["elasticsearch"]["environment"]["xpack.security.enabled"] == "false"
+    for name in ("mysql", "redis", "elasticsearch", "web", "worker"):
+        assert services[name]["healthcheck"]["test"], name
+    assert "/readyz" in " ".join(services["web"]["healthcheck"]["test"])
+    for name in ("mysql", "redis", "elasticsearch"):
+        assert services["web"]["depends_on"][name] == {"condition": "service_healthy"}
+
+
+def test_compose_roles_use_the_start_scripts_and_production_urls():
+    services = compose()["services"]
+    for role in ("web", "worker", "beat"):
+        script = services[role]["command"][0]
+        assert script == f"docker/start-{role}.sh"
+        assert os.access(ROOT / script, os.X_OK), script
+        env = services[role]["environment"]
+        assert env["DATABASE_URL"].startswith("mysql://")
+        assert env["REDIS_URL"].startswith("redis://")
+        assert env["ELASTICSEARCH_URL"].startswith("http://")
+        assert env["DEBUG"] == "false"
+
+
+def test_dockerfile_is_slim_and_runs_as_a_non_root_user():
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim\s*$", dockerfile, re.MULTILINE)
+    assert "libmariadb-dev" in dockerfile
+    users = re.findall(r"^USER (\S+)", dockerfile, re.MULTILINE)
+    assert users and users[-1] not in {"root", "0"}
+    assert "gunicorn" in (ROOT / "requirements.txt").read_text()
+
+
+def test_start_scripts_run_the_commands_the_makefile_runs():
+    makefile = (ROOT / "Makefile").read_text()
+    web = (DOCKER / "start-web.sh").read_text()
+    for command in ("manage.py migrate --no-input", "manage.py collectstatic --no-input"):
+        assert command in makefile
+        assert command in web
+    assert "gunicorn oms.wsgi:application" in web
+
+    demo = {name: " ".join(argv) for name, argv in demo_processes(port=8000)}
+    for role in ("worker", "beat"):
+        command = f"celery -A oms {role} -l info"
+        assert command in demo[role], "make demo runs it"
+        assert command in (DOCKER / f"start-{role}.sh").read_text()
+
+
+def test_make_installs_every_system_package_a_fresh_debian_needs():
+    # mysqlclient has no Linux wheel: it compiles against Python.h (python3-dev) and the
+    # MariaDB client headers; `make messages` needs gettext; `python3 -m venv` needs python3-venv.
+    makefile = (ROOT / "Makefile").read_text()
+    packages = set(re.search(r"^APT_PACKAGES := (.+)$", makefile, re.MULTILINE).group(1).split())
+    assert {"build-essential", "pkg-config", "python3-dev", "libmariadb-dev", "gettext", "python3-venv"} <= packages
+
+
+def test_ci_refuses_to_run_the_tests_off_mariadb_or_redis():
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    for name, value in (("DATABASE_URL", "sqlite:///tmp/oms.sqlite3"), ("REDIS_URL", "memory://")):
+        result = subprocess.run(  # noqa: S603 - our own CI script
+            [str(ROOT / ".ci" / "run")],
+            env={**env, name: value},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert result.returncode == 1
+        assert f"FATAL: {name} must be" in result.stderr

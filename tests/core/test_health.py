@@ -1,0 +1,85 @@
+import socket
+
+import pytest
+from django.test import override_settings
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_healthz_answers_without_touching_dependencies(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_is_200_with_mariadb_and_redis_up(client):
+    response = client.get("/readyz")
+    body = response.json()
+    assert response.status_code == 200
+    assert body["status"] == "ok"
+    for name in ("database", "cache", "broker"):
+        assert body["checks"][name] == {"status": "ok", "required": True}
+    assert body["checks"]["search"]["required"] is False
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_when_the_cache_is_down(client):
+    down = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
+            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient", "SOCKET_CONNECT_TIMEOUT": 1},
+        }
+    }
+    with override_settings(CACHES=down):
+        response = client.get("/readyz")
+    body = response.json()
+    assert response.status_code == 503
+    assert body["status"] == "unavailable"
+    assert body["checks"]["cache"]["status"] == "error"
+    assert body["checks"]["database"]["status"] == "ok"
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_when_elasticsearch_is_the_search_backend_and_down(client):
+    with override_settings(SEARCH_BACKEND="elasticsearch", ELASTICSEARCH_URL=f"http://127.0.0.1:{closed_port()}"):
+        response = client.get("/readyz")
+    body = response.json()
+    assert response.status_code == 503
+    assert body["checks"]["search"]["status"] == "error"
+    assert body["checks"]["search"]["required"] is True
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_when_the_broker_is_down(client, monkeypatch):
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration.
+    monkeypatch.setenv("CELERY_BROKER_URL", f"redis://127.0.0.1:{closed_port()}/0")
+    response = client.get("/readyz")
+    body = response.json()
+    assert response.status_code == 503
+    assert body["checks"]["broker"]["status"] == "error"
+    assert body["checks"]["database"]["status"] == "ok"
+
+
+@pytest.mark.django_db
+def test_readyz_does_not_reveal_connection_details(client):
+    port = closed_port()
+    down = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://secret-user:secret-pass@127.0.0.1:{port}/0",
+            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient", "SOCKET_CONNECT_TIMEOUT": 1},
+        }
+    }
+    with override_settings(CACHES=down):
+        response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["cache"]["error"] == "ConnectionError"
+    assert "secret" not in response.content.decode()
+    assert f":{port}" not in response.content.decode()

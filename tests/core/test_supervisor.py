@@ -1,0 +1,67 @@
+import io
+import os
+import sys
+import time
+from pathlib import Path
+
+from apps.core.supervisor import run_processes
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def test_when_one_process_dies_the_others_and_their_children_are_stopped(tmp_path):
+    pids = tmp_path / "pids"
+    sleeper = (
+        "import os, subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+        f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}')\n"
+        "print('sleeping', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    quitter = (
+        "import os, time\n"
+        f"while not os.path.exists({str(pids)!r}): time.sleep(0.05)\n"
+        "print('bye', flush=True)\n"
+        "raise SystemExit(3)\n"
+    )
+    out = io.StringIO()
+
+    outcome = run_processes(
+        [("sleeper", [sys.executable, "-c", sleeper]), ("quit", [sys.executable, "-c", quitter])], out=out
+    )
+
+    assert outcome.name == "quit"
+    assert outcome.returncode == 3
+    leader, child = (int(pid) for pid in pids.read_text().split())
+    assert not alive(leader)
+    for _ in range(50):
+        if not alive(child):
+            break
+        time.sleep(0.1)
+    assert not alive(child), "the process group is stopped, not just its leader"
+    lines = out.getvalue().splitlines()
+    assert "quit    | bye" in lines
+    assert "sleeper | sleeping" in lines
+
+
+def test_sigterm_stops_every_process(tmp_path):
+    marker = tmp_path / "started"
+    stopper = (
+        "import os, signal, time\n"
+        f"open({str(marker)!r}, 'w').write(str(os.getpid()))\n"
+        "time.sleep(0.5)\n"
+        f"os.kill({os.getpid()}, signal.SIGTERM)\n"
+        "time.sleep(120)\n"
+    )
+    outcome = run_processes(
+        [("a", [sys.executable, "-c", stopper]), ("b", [sys.executable, "-c", "import time; time.sleep(120)"])],
+        out=io.StringIO(),
+    )
+    assert outcome.name is None
+    assert not alive(int(marker.read_text()))

@@ -1,0 +1,104 @@
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from apps.core.exceptions import ApplicationError, Conflict
+from apps.orders.models import Order, OrderStatus, OrderStatusLog
+from apps.orders.services.fulfillment import order_delivery_update, orders_complete_delivered
+from tests.orders.factories_fulfillment import OrderFactory, reload
+
+pytestmark = pytest.mark.django_db
+
+
+def trail(order) -> list[str]:
+    return list(OrderStatusLog.objects.filter(order=order).order_by("id").values_list("to_status", flat=True))
+
+
+def test_carrier_progress_from_shipped_to_delivered():
+    order = OrderFactory(status=OrderStatus.SHIPPED)
+
+    order_delivery_update(order_no=order.order_no, status="delivering", actor="wms:x")
+    delivered = order_delivery_update(order_no=order.order_no, status="delivered", actor="wms:x")
+
+    assert delivered.status == OrderStatus.DELIVERED
+    assert reload(order).delivered_at is not None
+    assert trail(order) == ["delivering", "delivered"]
+
+
+def test_repeated_and_late_reports_change_nothing():
+    order = OrderFactory(status=OrderStatus.SHIPPED)
+    order_delivery_update(order_no=order.order_no, status="delivered", actor="wms:x")
+
+    order_delivery_update(order_no=order.order_no, status="delivered", actor="wms:x")
+    order_delivery_update(order_no=order.order_no, status="delivering", actor="wms:x")
+
+    assert reload(order).status == OrderStatus.DELIVERED
+    assert trail(order) == ["delivering", "delivered"]
+
+
+def test_failed_delivery_then_redelivery():
+    order = OrderFactory(status=OrderStatus.DELIVERING)
+
+    order_delivery_update(order_no=order.order_no, status="delivery_failed", actor="wms:x")
+    assert reload(order).status == OrderStatus.DELIVERY_FAILED
+    order_delivery_update(order_no=order.order_no, status="delivering", actor="wms:x")
+    order_delivery_update(order_no=order.order_no, status="delivered", actor="wms:x")
+
+    assert trail(order) == ["delivery_failed", "delivering", "delivered"]
+
+
+def test_delivery_report_for_an_unshipped_order_is_refused():
+    order = OrderFactory(status=OrderStatus.PENDING_SHIPMENT)
+
+    with pytest.raises(Conflict):
+        order_delivery_update(order_no=order.order_no, status="delivered", actor="wms:x")
+    with pytest.raises(ApplicationError) as exc:
+        order_delivery_update(order_no=order.order_no, status="lost", actor="wms:x")
+
+    assert exc.value.code == "invalid_delivery_status"
+    assert reload(order).status == OrderStatus.PENDING_SHIPMENT
+    assert trail(order) == []
+
+
+def delivered_days_ago(days: float) -> Order:
+    order = OrderFactory(status=OrderStatus.DELIVERED)
+    Order.objects.filter(pk=order.pk).update(delivered_at=timezone.now() - timedelta(days=days))
+    return order
+
+
+def test_orders_delivered_long_enough_ago_complete(settings):
+    settings.ORDER_AUTO_COMPLETE_DAYS = 7
+    old, recent = delivered_days_ago(7.1), delivered_days_ago(6.9)
+
+    assert orders_complete_delivered(actor="system:beat") == [old.order_no]
+
+    assert reload(old).status == OrderStatus.COMPLETED
+    assert reload(old).completed_at is not None
+    assert reload(recent).status == OrderStatus.DELIVERED
+    assert orders_complete_delivered(actor="system:beat") == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_completion_runs_at_once_complete_each_order_once():
+    orders = [delivered_days_ago(10) for _ in range(5)]
+    results: list[list[str]] = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            results.append(orders_complete_delivered(actor="system:beat"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(no for result in results for no in result) == sorted(o.order_no for o in orders)
+    assert OrderStatusLog.objects.filter(to_status="completed").count() == 5
