@@ -5,6 +5,7 @@ login form (CSRF and session cookie, as a browser does), calls one API list, the
 the whole stack and checks that no process of it is left running.
 """
 
+import contextlib
 import http.cookiejar
 import os
 import re
@@ -68,6 +69,16 @@ def stack_pids(var_dir: str) -> list[int]:
         except (FileNotFoundError, PermissionError, ProcessLookupError, IndexError):
             continue
     return pids
+
+
+def describe(pid: int) -> str:
+    """``ppid pgid: command line`` of a process, for the failure report."""
+    try:
+        fields = (Path("/proc") / str(pid) / "stat").read_text().split(") ", 1)[1].split()
+        cmdline = (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return "gone"
+    return f"ppid {fields[1]} pgid {fields[2]}: {cmdline.strip()}"
 
 
 def check(condition: bool, message: str) -> None:
@@ -139,6 +150,7 @@ def main() -> int:
             print(log_path.read_text(errors="replace")[-6000:], file=sys.stderr)
             raise
         finally:
+            stopping = time.monotonic()
             if stack.poll() is None:
                 os.killpg(stack.pid, signal.SIGTERM)
             try:
@@ -149,10 +161,14 @@ def main() -> int:
             deadline = time.monotonic() + 30
             while stack_pids(var_dir) and time.monotonic() < deadline:
                 time.sleep(1)
-            leftovers = stack_pids(var_dir)
+            print(f"smoke: the stack took {time.monotonic() - stopping:.1f} s to stop", flush=True)
+            leftovers = {pid: describe(pid) for pid in stack_pids(var_dir)}
             for pid in leftovers:
-                os.kill(pid, signal.SIGKILL)
-    check(leftovers == [], "the stack stopped and left no process behind")
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+    if leftovers:
+        print(log_path.read_text(errors="replace")[-6000:], file=sys.stderr)
+    check(not leftovers, f"the stack stopped and left no process behind (left: {leftovers})")
     return 0
 
 
