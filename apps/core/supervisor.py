@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
@@ -36,19 +37,22 @@ def _pump(name: str, width: int, stream, out: TextIO, lock: threading.Lock) -> N
 
 
 def _stop(processes: dict[str, subprocess.Popen]) -> None:
-    # The leader first: a Celery worker then shuts its own pool down warmly.
+    """SIGTERM every leader, give them all one shared grace period, then SIGKILL every group.
+
+    The leader first: a Celery worker then shuts its own pool down warmly. The grace period
+    is shared, so a stop takes at most STOP_GRACE_SECONDS however many processes hang.
+    """
     for proc in processes.values():
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
     for proc in processes.values():
-        try:
-            proc.wait(timeout=STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            _signal_group(proc, signal.SIGKILL)
-            proc.wait()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
     for proc in processes.values():
-        # Children left behind in a group whose leader has gone.
+        # The leader if it is still running, and children left behind in its group.
         _signal_group(proc, signal.SIGKILL)
+        proc.wait()
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:

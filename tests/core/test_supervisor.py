@@ -4,6 +4,7 @@ import sys
 import time
 from pathlib import Path
 
+from apps.core import supervisor
 from apps.core.supervisor import run_processes
 
 
@@ -65,3 +66,25 @@ def test_sigterm_stops_every_process(tmp_path):
     )
     assert outcome.name is None
     assert not alive(int(marker.read_text()))
+
+
+def test_processes_that_ignore_sigterm_are_killed(tmp_path, monkeypatch):
+    monkeypatch.setattr(supervisor, "STOP_GRACE_SECONDS", 0.5)
+    stubborn = (
+        "import os, signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        f"open(os.path.join({str(tmp_path)!r}, sys.argv[1]), 'w').write(str(os.getpid()))\n"
+        "time.sleep(120)\n"
+    )
+    quitter = f"import os, time\nwhile len(os.listdir({str(tmp_path)!r})) < 2: time.sleep(0.05)\nraise SystemExit(0)\n"
+    outcome = run_processes(
+        [
+            ("one", [sys.executable, "-c", stubborn, "one"]),
+            ("two", [sys.executable, "-c", stubborn, "two"]),
+            ("quit", [sys.executable, "-c", quitter]),
+        ],
+        out=io.StringIO(),
+    )
+    assert outcome.name == "quit"
+    for name in ("one", "two"):
+        assert not alive(int((tmp_path / name).read_text()))
