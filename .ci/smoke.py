@@ -154,7 +154,7 @@ def main() -> int:
             if stack.poll() is None:
                 os.killpg(stack.pid, signal.SIGTERM)
             try:
-                stack.wait(timeout=60)
+                stack.wait(timeout=90)
             except subprocess.TimeoutExpired:
                 os.killpg(stack.pid, signal.SIGKILL)
                 stack.wait()

@@ -4,9 +4,15 @@ Each process gets its own process group, so stopping it also stops what it spawn
 Celery worker's pool, a runserver child). Output lines are prefixed with the process name.
 Ctrl-C or SIGTERM stops them all; when one exits on its own, the others are stopped too and
 the exit is reported, because a demo with a dead worker or beat would mislead whoever uses it.
+
+On Linux the supervisor is also the "child subreaper" of everything it starts: a grandchild
+that leaves its process group and is orphaned is re-parented to the supervisor rather than to
+init, and is killed with the rest, so nothing the demo started outlives it.
 """
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import signal
 import subprocess
@@ -14,9 +20,11 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 STOP_GRACE_SECONDS = 10
+PR_SET_CHILD_SUBREAPER = 36
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,37 @@ def _stop(processes: dict[str, subprocess.Popen]) -> None:
         proc.wait()
 
 
+def _set_subreaper(on: bool) -> None:
+    if Path("/proc/self/stat").exists():
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)
+
+
+def _children() -> set[int]:
+    own = str(os.getpid())
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                if (entry / "stat").read_text().rsplit(") ", 1)[1].split()[1] == own:
+                    pids.add(int(entry.name))
+    return pids
+
+
+def _kill_adopted(known: set[int]) -> None:
+    """SIGKILL and reap orphans re-parented to us until none is left.
+
+    ``known`` are the children that are not the demo's to kill (those that were there
+    before it started). Killing an orphan may orphan its own children: hence the loop.
+    """
+    while adopted := _children() - known:
+        for pid in adopted:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
@@ -75,6 +114,8 @@ def run_processes(
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     processes: dict[str, subprocess.Popen] = {}
     pumps = []
+    others = _children()
+    _set_subreaper(True)
     try:
         for name, argv in commands:
             proc = subprocess.Popen(  # noqa: S603 - argv comes from our own demo modules
@@ -97,6 +138,8 @@ def run_processes(
             stop_requested.wait(0.2)
     finally:
         _stop(processes)
+        _kill_adopted(others)
+        _set_subreaper(False)
         for pump in pumps:
             pump.join(timeout=2)
         for sig, handler in previous.items():

@@ -88,3 +88,19 @@ def test_processes_that_ignore_sigterm_are_killed(tmp_path, monkeypatch):
     assert outcome.name == "quit"
     for name in ("one", "two"):
         assert not alive(int((tmp_path / name).read_text()))
+
+
+def test_a_grandchild_that_left_its_group_is_killed_too(tmp_path):
+    pid_file = tmp_path / "escaped"
+    escaper = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'], start_new_session=True)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(120)\n"
+    )
+    quitter = f"import os, time\nwhile not os.path.exists({str(pid_file)!r}): time.sleep(0.05)\n"
+    outcome = run_processes(
+        [("escaper", [sys.executable, "-c", escaper]), ("quit", [sys.executable, "-c", quitter])], out=io.StringIO()
+    )
+    assert outcome.name == "quit"
+    assert not alive(int(pid_file.read_text()))
