@@ -103,13 +103,16 @@ def run_processes(
     commands: Sequence[tuple[str, Sequence[str]]], *, out: TextIO, env: dict[str, str] | None = None
 ) -> Outcome:
     """Start every ``(name, argv)``, wait until one exits or SIGINT/SIGTERM arrives, stop all."""
-    stop_requested = threading.Event()
+    # A plain flag, not a threading.Event: the handler runs on the main thread between two
+    # bytecodes, possibly while Event.wait() holds the event's lock, and Event.set() would
+    # then wait for that lock forever (the demo stack hung on SIGTERM this way).
+    signals: list[int] = []
     exited: list[tuple[str, int]] = []
     lock = threading.Lock()
     width = max(len(name) for name, _argv in commands)
 
     def on_signal(signum, frame):
-        stop_requested.set()
+        signals.append(signum)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     processes: dict[str, subprocess.Popen] = {}
@@ -130,12 +133,12 @@ def run_processes(
             pump = threading.Thread(target=_pump, args=(name, width, proc.stdout, out, lock), daemon=True)
             pump.start()
             pumps.append(pump)
-        while not stop_requested.is_set() and not exited:
+        while not signals and not exited:
             for name, proc in processes.items():
                 if proc.poll() is not None:
                     exited.append((name, proc.returncode))
                     break
-            stop_requested.wait(0.2)
+            time.sleep(0.2)
     finally:
         _stop(processes)
         _kill_adopted(others)

@@ -1,5 +1,7 @@
 import io
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -104,3 +106,38 @@ def test_a_grandchild_that_left_its_group_is_killed_too(tmp_path):
     )
     assert outcome.name == "quit"
     assert not alive(int(pid_file.read_text()))
+
+
+def test_a_burst_of_sigterms_still_stops_the_stack(tmp_path):
+    """``make`` forwards the SIGTERM its process group already got: the signals arrive in bursts."""
+    started = tmp_path / "started"
+    child = tmp_path / "child.py"
+    child.write_text(f"import time\nopen({str(started)!r}, 'w').close()\ntime.sleep(120)\n")
+    script = tmp_path / "supervise.py"
+    script.write_text(
+        "import io, sys\n"
+        "from apps.core.supervisor import run_processes\n"
+        f"outcome = run_processes([('child', [sys.executable, {str(child)!r}])], out=io.StringIO())\n"
+        "print('stopped by', outcome.name)\n"
+    )
+    proc = subprocess.Popen(  # noqa: S603 - the test's own interpreter
+        [sys.executable, str(script)],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), "the supervised child started"
+        for _ in range(200):
+            if proc.poll() is not None:
+                break
+            proc.send_signal(signal.SIGTERM)
+        out, _err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    assert out.strip() == "stopped by None"
