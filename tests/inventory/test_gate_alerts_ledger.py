@@ -62,6 +62,18 @@ def test_a_repeated_reservation_does_not_take_the_count_twice(hot, warehouse, re
     assert gate_counter(hot.pk) == 7
 
 
+def test_a_repeated_reservation_of_all_hot_stock_returns_the_first_one(hot, warehouse, receive):
+    receive(hot, warehouse, 3)
+    gate_sync()
+    first = _reserve(hot, "SO1", 3)
+    assert gate_counter(hot.pk) == 0
+    assert _reserve(hot, "SO1", 3) == first
+    assert gate_counter(hot.pk) == 0
+    assert stock_of(hot, warehouse).reserved == 3
+    with pytest.raises(InsufficientStock):
+        _reserve(hot, "SO2", 1)
+
+
 def test_stock_changes_move_the_counter_after_commit(hot, warehouse, receive, django_capture_on_commit_callbacks):
     receive(hot, warehouse, 10)
     gate_sync()

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from apps.core.db import retry_on_deadlock
 from apps.core.exceptions import Conflict, NotFound, Unprocessable
-from apps.inventory.domain import Allocation, Destination, Shortage, StockRequest
+from apps.inventory.domain import Allocation, Destination, InsufficientStock, Shortage, StockRequest
 from apps.inventory.error_codes import InventoryErrorCode
 from apps.inventory.gate import gate_admit, gate_give_back
 from apps.inventory.models import Reservation, ReservationClaim, Sku, Stock, StockMovement, Warehouse
@@ -87,7 +87,8 @@ def stock_reserve(
     unchanged, also to calls made at the same moment: each call first locks the reference's
     ``ReservationClaim`` row, so simultaneous calls run one after another and the later ones
     return the first one's allocations. Raises ``InsufficientStock`` naming every short SKU.
-    Hot SKUs pass the Redis gate first (Redis only, no SQL). SQL on success, independent of
+    Hot SKUs pass the Redis gate first (Redis only, no SQL); when the gate refuses, one read
+    of the reference's active reservations lets a repeated call return them. SQL on success, independent of
     the number of lines: the claim, the active reservations of the reference, the candidate
     stock, one UPDATE for all rows, the movements, the reservations and the outbox event (7);
     plus the outbox deliveries when a consumer subscribes to ``stock.changed`` (1), plus
@@ -95,7 +96,14 @@ def stock_reserve(
     runs 2 (+2).
     """
     requests = _check_requests(requests)
-    admitted = gate_admit(needs_of(requests))
+    try:
+        admitted = gate_admit(needs_of(requests))
+    except InsufficientStock:
+        # A repeated call finds the counter already taken by its own first call.
+        existing = reservations_for(reference)
+        if existing:
+            return existing
+        raise
     try:
         allocations, created = _reserve(
             reference=reference,
