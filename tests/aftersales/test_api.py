@@ -3,8 +3,18 @@ from decimal import Decimal
 import pytest
 
 from apps.aftersales.models import AfterSale
-from apps.aftersales.services.aftersales import aftersale_approve
-from tests.aftersales.factories import SHOP_SECRET, ShopFactory, deliver, pay, place_order
+from apps.aftersales.services.aftersales import aftersale_approve, aftersale_refund
+from apps.payments.models import Refund
+from tests.aftersales.factories import (
+    SHOP_SECRET,
+    ShopFactory,
+    deliver,
+    drain,
+    pay,
+    place_order,
+    reload,
+    settle_refunds,
+)
 from tests.conftest import SignedClient
 
 pytestmark = pytest.mark.django_db
@@ -123,3 +133,27 @@ def test_schema_documents_the_endpoints(staff_client):
     schema = staff_client.get("/api/schema/").content.decode()
     for path in ("/api/v1/aftersales", "/return-shipment", "aftersale_cancel"):
         assert path in schema
+
+
+def test_rest_of_an_unshipped_order_can_be_refunded_while_a_partial_refund_is_in_flight(client, shop, shirt):
+    order = pay(place_order(shop, [(shirt, 2, "50.00")]))
+    assert order.status == "pending_shipment"
+    first = client.post("/api/v1/aftersales", _body(order, type="refund_only", lines=[], amount="10.00"))
+    assert first.json()["status"] == "requested", first.content
+    aftersale_approve(aftersale_no=first.json()["aftersale_no"], actor="admin:alice")
+    aftersale_refund(aftersale_no=first.json()["aftersale_no"], actor="admin:finance")
+    drain()
+
+    rest = client.post("/api/v1/aftersales", _body(order, type="refund_only", lines=[], amount="90.00"))
+    assert rest.status_code == 201, rest.content
+    assert rest.json()["status"] == "refunding"
+    assert reload(order).status == "cancelled"
+    assert sorted(Refund.objects.filter(order_no=order.order_no).values_list("amount", flat=True)) == [
+        Decimal("10.00"),
+        Decimal("90.00"),
+    ]
+
+    settle_refunds(order.order_no)
+    statuses = [client.get(f"/api/v1/aftersales/{r.json()['aftersale_no']}").json()["status"] for r in (first, rest)]
+    assert statuses == ["completed", "completed"]
+    assert reload(order).refunded_amount == Decimal("100.00")

@@ -32,7 +32,7 @@ from apps.orders.models import (
 from apps.orders.services.common import order_apply_transition, order_lock, order_record_change
 from apps.orders.services.create import order_amount
 from apps.orders.services.fulfillment import fulfillment_publish
-from apps.payments.selectors import payments_paid_total
+from apps.payments.selectors import payments_paid_total, refunds_total
 from apps.payments.services import refund_request
 
 logger = logging.getLogger(__name__)
@@ -233,14 +233,19 @@ def _cancel_locked(*, order: Order, actor: str, reason: str, remark: str, update
 
 def order_cancel(*, order_no: str, actor: str, reason: str) -> Order:
     """Cancel an unpaid order, or intercept one awaiting shipment: its unshipped packages
-    are cancelled, its stock released and what it paid through our payments refunded in
-    full (``refund_request`` with reference ``cancel:<order_no>``)."""
+    are cancelled, its stock released and what it paid through our payments and is not
+    already refunded or being refunded given back (``refund_request`` with reference
+    ``cancel:<order_no>``)."""
     reason = (reason or "").strip()
     with transaction.atomic():
         order = order_lock(order_no=order_no)
         intercepted = order.status == S.PENDING_SHIPMENT
         _cancel_locked(order=order, actor=actor, reason=reason, remark=reason or _("Cancelled."))
-        refundable = min(order.paid_amount - order.refunded_amount, payments_paid_total(order.order_no))
+        # Refunds already requested or processing count too: payments refuses more than is left.
+        refundable = min(
+            order.paid_amount - order.refunded_amount,
+            payments_paid_total(order.order_no) - refunds_total(order.order_no),
+        )
         if intercepted and refundable > ZERO:
             # Money collected through our payments goes back through them; a platform
             # order's refund happens on the platform (its after-sale flow).
