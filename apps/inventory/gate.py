@@ -28,6 +28,10 @@ from apps.inventory.selectors import sellable_by_sku
 logger = logging.getLogger(__name__)
 
 _ADMIT = """
+local admitted_ref = table.remove(KEYS)
+if redis.call('EXISTS', admitted_ref) == 1 then
+  return {2}
+end
 local short = {}
 for i, key in ipairs(KEYS) do
   local available = redis.call('HGET', key, 'available')
@@ -47,6 +51,9 @@ for i, key in ipairs(KEYS) do
     redis.call('HINCRBY', key, 'available', -tonumber(ARGV[i]))
     table.insert(admitted, i)
   end
+end
+if #admitted > 1 then
+  redis.call('SET', admitted_ref, 1, 'EX', tonumber(ARGV[#ARGV]))
 end
 return admitted
 """
@@ -77,22 +84,33 @@ def gate_key(sku_id: int | str) -> str:
     return f"{prefix}:inventory:gate:sku:{sku_id}"
 
 
-def gate_admit(needs: dict[int, int]) -> dict[int, int]:
-    """Take ``needs`` (quantity per SKU) off the gated counters, all or nothing.
+def _admitted_key(reference: str) -> str:
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    return f"{prefix}:inventory:gate:admitted:{reference}"
+
+
+def gate_admit(needs: dict[int, int], *, reference: str) -> dict[int, int]:
+    """Take ``needs`` (quantity per SKU) off the gated counters for ``reference``, all or nothing.
 
     Returns what was taken (only hot SKUs), to give back if the reservation fails. Raises
     ``InsufficientStock`` when a hot SKU's counter is short, without touching the database.
+    A reference admitted before (and not released or given back since) passes without
+    taking anything: a repeated reservation must not be refused because its own first call
+    took the last units. The mark lives as long as the counters.
     """
     if not needs or not gate_enabled():
         return {}
     sku_ids = list(needs)
     try:
         result = _redis().register_script(_ADMIT)(
-            keys=[gate_key(sku_id) for sku_id in sku_ids], args=[needs[sku_id] for sku_id in sku_ids]
+            keys=[gate_key(sku_id) for sku_id in sku_ids] + [_admitted_key(reference)],
+            args=[needs[sku_id] for sku_id in sku_ids] + [settings.INVENTORY_GATE_TTL_SECONDS],
         )
     except RedisError:
         # The gate only sheds load: without Redis the database guard decides alone.
         logger.warning("hot-SKU gate unavailable; reserving without it", exc_info=True)
+        return {}
+    if int(result[0]) == 2:
         return {}
     if int(result[0]) == 1:
         return {sku_ids[int(i) - 1]: needs[sku_ids[int(i) - 1]] for i in result[1:]}
@@ -125,8 +143,21 @@ def gate_shift(deltas: dict[int, int]) -> None:
         logger.warning("hot-SKU gate counters not moved; the next sync corrects them", exc_info=True)
 
 
-def gate_give_back(admitted: dict[int, int]) -> None:
+def gate_give_back(admitted: dict[int, int], *, reference: str) -> None:
+    """Return what ``gate_admit`` took for ``reference`` and forget that it was admitted."""
+    if admitted:
+        gate_forget(reference)
     gate_shift(admitted)
+
+
+def gate_forget(reference: str) -> None:
+    """Drop the admitted mark of ``reference`` (its reservation was released)."""
+    if not gate_enabled():
+        return
+    try:
+        _redis().delete(_admitted_key(reference))
+    except RedisError:
+        logger.warning("hot-SKU gate mark of %s not dropped; it expires with the counters", reference, exc_info=True)
 
 
 def gate_sync(*, sku_ids: list[int] | None = None) -> int:

@@ -1,6 +1,8 @@
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from apps.core.models import Alert
 from apps.inventory.gate import gate_counter, gate_enabled, gate_sync
@@ -72,6 +74,19 @@ def test_a_repeated_reservation_of_all_hot_stock_returns_the_first_one(hot, ware
     assert stock_of(hot, warehouse).reserved == 3
     with pytest.raises(InsufficientStock):
         _reserve(hot, "SO2", 1)
+
+
+def test_a_released_reference_is_gated_again(hot, warehouse, receive, django_capture_on_commit_callbacks):
+    receive(hot, warehouse, 3)
+    gate_sync()
+    with django_capture_on_commit_callbacks(execute=True):
+        _reserve(hot, "SO1", 3)
+        stock_release(reference="SO1", operator="test")
+    _reserve(hot, "SO2", 3)
+    with CaptureQueriesContext(connection) as queries, pytest.raises(InsufficientStock):
+        _reserve(hot, "SO1", 1)
+    assert len(queries) == 0
+    assert gate_counter(hot.pk) == 0
 
 
 def test_stock_changes_move_the_counter_after_commit(hot, warehouse, receive, django_capture_on_commit_callbacks):

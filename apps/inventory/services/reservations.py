@@ -16,9 +16,9 @@ from django.utils.translation import gettext as _
 
 from apps.core.db import retry_on_deadlock
 from apps.core.exceptions import Conflict, NotFound, Unprocessable
-from apps.inventory.domain import Allocation, Destination, InsufficientStock, Shortage, StockRequest
+from apps.inventory.domain import Allocation, Destination, Shortage, StockRequest
 from apps.inventory.error_codes import InventoryErrorCode
-from apps.inventory.gate import gate_admit, gate_give_back
+from apps.inventory.gate import gate_admit, gate_forget, gate_give_back, gate_shift
 from apps.inventory.models import Reservation, ReservationClaim, Sku, Stock, StockMovement, Warehouse
 from apps.inventory.selectors import reservations_for
 from apps.inventory.services.common import (
@@ -87,8 +87,9 @@ def stock_reserve(
     unchanged, also to calls made at the same moment: each call first locks the reference's
     ``ReservationClaim`` row, so simultaneous calls run one after another and the later ones
     return the first one's allocations. Raises ``InsufficientStock`` naming every short SKU.
-    Hot SKUs pass the Redis gate first (Redis only, no SQL); when the gate refuses, one read
-    of the reference's active reservations lets a repeated call return them. SQL on success, independent of
+    Hot SKUs pass the Redis gate first (Redis only, no SQL); a reference the gate already
+    admitted passes it again without taking the count twice, so a repeated call returns the
+    first call's allocations even when that call took the last units. SQL on success, independent of
     the number of lines: the claim, the active reservations of the reference, the candidate
     stock, one UPDATE for all rows, the movements, the reservations and the outbox event (7);
     plus the outbox deliveries when a consumer subscribes to ``stock.changed`` (1), plus
@@ -96,14 +97,7 @@ def stock_reserve(
     runs 2 (+2).
     """
     requests = _check_requests(requests)
-    try:
-        admitted = gate_admit(needs_of(requests))
-    except InsufficientStock:
-        # A repeated call finds the counter already taken by its own first call.
-        existing = reservations_for(reference)
-        if existing:
-            return existing
-        raise
+    admitted = gate_admit(needs_of(requests), reference=reference)
     try:
         allocations, created = _reserve(
             reference=reference,
@@ -113,10 +107,10 @@ def stock_reserve(
             operator=operator,
         )
     except BaseException:
-        gate_give_back(admitted)
+        gate_give_back(admitted, reference=reference)
         raise
     if not created:
-        gate_give_back(admitted)
+        gate_shift(admitted)
     return allocations
 
 
@@ -234,6 +228,8 @@ def stock_release(*, reference: str, operator: str, line_references: Sequence[st
 
     Returns the number of units released; 0 when nothing was held (a repeated call).
     """
+    if line_references is None:
+        gate_forget(reference)
     with transaction.atomic():
         held = Reservation.objects.select_for_update().filter(reference=reference, status=Reservation.Status.ACTIVE)
         if line_references is not None:
