@@ -90,21 +90,39 @@ def stock_of(sku: Sku, warehouse: Warehouse) -> Stock:
     return Stock.objects.get(sku=sku, warehouse=warehouse)
 
 
-def place_order(shop: Shop, items: list[tuple[Sku, int, str]], *, buyer_message: str = "") -> Order:
-    """An unpaid order, one line per (sku, quantity, unit price), no shipping fee."""
-    n = next(_buyers)
-    return order_create(
-        shop=shop,
-        buyer_id=f"as-buyer-{n}-{next_number()}",
-        lines=[OrderLineInput(sku_id=sku.pk, quantity=qty, unit_price=Decimal(price)) for sku, qty, price in items],
-        recipient=RecipientInput(
+def place_order(
+    shop: Shop, items: list[tuple[Sku, int, str]], *, buyer_message: str = "", same_buyer_as: Order | None = None
+) -> Order:
+    """An unpaid order, one line per (sku, quantity, unit price), no shipping fee.
+
+    ``same_buyer_as`` places it for that order's buyer and address (so their parcels may merge).
+    """
+    if same_buyer_as is None:
+        n = next(_buyers)
+        buyer_id = f"as-buyer-{n}-{next_number()}"
+        recipient = RecipientInput(
             name="李四",
             phone=f"139{n:08d}",
             province="上海",
             city="上海市",
             district="浦东新区",
             address=f"世纪大道 {n} 号",
-        ),
+        )
+    else:
+        buyer_id = same_buyer_as.buyer_id
+        recipient = RecipientInput(
+            name=same_buyer_as.recipient_name,
+            phone=same_buyer_as.recipient_phone,
+            province=same_buyer_as.province,
+            city=same_buyer_as.city,
+            district=same_buyer_as.district,
+            address=same_buyer_as.address,
+        )
+    return order_create(
+        shop=shop,
+        buyer_id=buyer_id,
+        lines=[OrderLineInput(sku_id=sku.pk, quantity=qty, unit_price=Decimal(price)) for sku, qty, price in items],
+        recipient=recipient,
         shipping_fee=Decimal("0.00"),
         buyer_message=buyer_message,
         actor="test",

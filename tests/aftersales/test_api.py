@@ -1,9 +1,12 @@
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from apps.aftersales.models import AfterSale
 from apps.aftersales.services.aftersales import aftersale_approve, aftersale_refund
+from apps.orders.models import Fulfillment
+from apps.orders.services.merge import fulfillments_merge_group
 from apps.payments.models import Refund
 from tests.aftersales.factories import (
     SHOP_SECRET,
@@ -157,3 +160,22 @@ def test_rest_of_an_unshipped_order_can_be_refunded_while_a_partial_refund_is_in
     statuses = [client.get(f"/api/v1/aftersales/{r.json()['aftersale_no']}").json()["status"] for r in (first, rest)]
     assert statuses == ["completed", "completed"]
     assert reload(order).refunded_amount == Decimal("100.00")
+
+
+def test_refund_of_an_order_in_a_merged_parcel_claimed_for_the_wms_waits_for_staff(client, shop, shirt, jeans):
+    first = pay(place_order(shop, [(shirt, 1, "50.00")]))
+    second = pay(place_order(shop, [(jeans, 2, "50.00")], same_buyer_as=first))
+    parcels = Fulfillment.objects.filter(lines__order_line__order__in=[first, second]).order_by("pk")
+    merged = fulfillments_merge_group(fulfillment_ids=[f.pk for f in parcels], actor="system:beat")
+    # The WMS call is under way: the merged parcel is claimed but still pending.
+    Fulfillment.objects.filter(pk=merged.pk).update(sent_to_wms_at=timezone.now())
+
+    response = client.post("/api/v1/aftersales", _body(second, type="refund_only", lines=[], amount="100.00"))
+
+    assert response.status_code == 201, response.content
+    assert response.json()["status"] == "requested"
+    assert reload(second).status == "pending_shipment"
+    assert Fulfillment.objects.get(pk=merged.pk).lines.count() == 2
+    assert not Refund.objects.filter(order_no=second.order_no).exists()
+    aftersale_approve(aftersale_no=response.json()["aftersale_no"], actor="admin:alice")
+    assert client.get(f"/api/v1/aftersales/{response.json()['aftersale_no']}").json()["status"] == "approved"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
@@ -37,7 +37,7 @@ from apps.core.money import ZERO, to_money
 from apps.core.numbers import next_number
 from apps.core.outbox import outbox_publish
 from apps.inventory.services import stock_return_to_stock
-from apps.orders.models import Fulfillment, Order, OrderLine, OrderStatus
+from apps.orders.models import FS, Fulfillment, Order, OrderLine, OrderStatus
 from apps.orders.services import order_cancel, order_record_refund, order_request_refund
 from apps.orders.services.fulfillment import fulfillment_create_extra
 from apps.payments.selectors import payments_paid_total, refunds_total
@@ -261,13 +261,18 @@ def _validate_amount(order: Order, aftersale_type: str, amount: Decimal) -> Deci
     return amount
 
 
-def _all_fulfillments_pending(order: Order) -> bool:
-    statuses = set(
-        Fulfillment.objects.filter(lines__order_line__order=order)
-        .exclude(status="cancelled")
-        .values_list("status", flat=True)
+def _nothing_handed_to_the_wms(order: Order) -> bool:
+    """Every live package of the order is pending and not yet claimed for the WMS.
+
+    A claimed package (``sent_to_wms_at`` set) may already be at the warehouse: a merged
+    one can no longer be intercepted at all, so such a request waits for staff.
+    """
+    return (
+        not Fulfillment.objects.filter(lines__order_line__order=order)
+        .exclude(status=FS.CANCELLED)
+        .filter(~Q(status=FS.PENDING) | Q(sent_to_wms_at__isnull=False))
+        .exists()
     )
-    return statuses <= {"pending"}
 
 
 def _default_receiving_warehouse_id(order: Order) -> int | None:
@@ -378,7 +383,7 @@ def _auto_process(aftersale: AfterSale, order: Order) -> None:
     if order.status not in NOT_SHIPPED or not _is_full_refund(order, aftersale.requested_amount):
         return
     if order.status == OS.PENDING_SHIPMENT:
-        if not _all_fulfillments_pending(order):
+        if not _nothing_handed_to_the_wms(order):
             return
         on_platform = paid_on_platform(order)
         aftersale.approved_amount = aftersale.requested_amount
