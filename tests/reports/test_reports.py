@@ -1,13 +1,17 @@
 """Report figures on a known data set; every expected number is worked out by hand below."""
 
 from datetime import date, timedelta
+from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from apps.orders.models import Order, OrderReport
+from apps.orders.reports.selectors import report_figures
 from apps.orders.reports.services import report_build, reports_build_recent
+from apps.orders.services import order_cancel, order_record_refund
 from tests.reports.conftest import MONDAY
 
 pytestmark = pytest.mark.django_db
@@ -102,14 +106,78 @@ def test_rebuild_replaces_the_report(known_week):
 def test_beat_job_builds_yesterday_today_and_their_weeks(known_week):
     next_monday = MONDAY + timedelta(days=7)
     reports = reports_build_recent(today=next_monday, actor="system:beat")
-    assert [(r.period, r.start) for r in reports] == [
-        ("day", next_monday - timedelta(days=1)),
-        ("day", next_monday),
-        ("week", MONDAY),
-        ("week", next_monday),
+    # first run: the days of every recently changed order (8th..11th), their weeks, then
+    # yesterday and today
+    assert [(r.period, r.start.isoformat()) for r in reports] == [
+        ("day", "2025-03-08"),
+        ("day", "2025-03-09"),
+        ("day", "2025-03-10"),
+        ("day", "2025-03-11"),
+        ("week", "2025-03-03"),
+        ("week", "2025-03-10"),
+        ("week", "2025-03-17"),
+        ("day", "2025-03-16"),
+        ("day", "2025-03-17"),
     ]
     # the week just ended is complete once Monday's job has run
     assert str(OrderReport.objects.get(period="week", start=MONDAY).gmv) == "369.91"
+
+
+def _backdate_changes(hours: int = 2) -> None:
+    Order.objects.update(updated_at=timezone.now() - timedelta(hours=hours))
+
+
+def test_a_refund_days_later_reaches_the_report_of_the_day_it_was_paid(known_week):
+    _backdate_changes()
+    reports_build_recent(today=MONDAY, actor="system:beat")
+    reports_build_recent(today=MONDAY + timedelta(days=1), actor="system:beat")
+    assert str(OrderReport.objects.get(period="day", start=MONDAY).refunded_amount) == "30.00"
+
+    # two days later the buyer of o3 (paid on Monday) gets 50.00 back
+    order_record_refund(order_no=known_week["o3"].order_no, amount=Decimal("50.00"), actor="test", refund_id="R-1")
+    reports_build_recent(today=MONDAY + timedelta(days=2), actor="system:beat")
+
+    monday = OrderReport.objects.get(period="day", start=MONDAY)
+    assert_equals_the_orders(monday)
+    assert str(monday.refunded_amount) == "80.00"
+    assert monday.by_shop[0]["shop_code"] == "jd-store"
+    assert monday.by_shop[0]["refunded_amount"] == "50.00"
+    assert str(OrderReport.objects.get(period="week", start=MONDAY).refunded_amount) == "80.00"
+
+
+def assert_equals_the_orders(report: OrderReport) -> None:
+    """Every figure of the stored report equals the figure computed from the orders now."""
+    for name, value in report_figures(first=report.start, last=report.end).items():
+        assert getattr(report, name) == value, name
+
+
+def test_a_status_change_reaches_the_status_counts_of_the_day_created(known_week):
+    _backdate_changes()
+    reports_build_recent(today=MONDAY + timedelta(days=1), actor="system:beat")
+    assert OrderReport.objects.get(period="day", start=MONDAY).by_status == {"pending_payment": 1, "shipped": 2}
+
+    order_cancel(order_no=known_week["o4"].order_no, actor="test", reason="buyer asked")
+    reports_build_recent(today=MONDAY + timedelta(days=3), actor="system:beat")
+
+    assert OrderReport.objects.get(period="day", start=MONDAY).by_status == {"cancelled": 1, "shipped": 2}
+
+
+def test_the_beat_job_rebuilds_only_days_changed_since_its_last_run(known_week):
+    _backdate_changes()
+    reports_build_recent(today=MONDAY + timedelta(days=1), actor="system:beat")
+    saturday_built = OrderReport.objects.get(period="day", start=MONDAY - timedelta(days=2)).built_at
+
+    order_record_refund(order_no=known_week["o1"].order_no, amount=Decimal("10.00"), actor="test", refund_id="R-2")
+    reports = reports_build_recent(today=MONDAY + timedelta(days=1), actor="system:beat")
+
+    # o1 was created, paid and shipped on Monday
+    assert [(r.period, r.start.isoformat()) for r in reports] == [
+        ("week", "2025-03-10"),
+        ("day", "2025-03-10"),
+        ("day", "2025-03-11"),
+    ]
+    assert OrderReport.objects.get(period="day", start=MONDAY - timedelta(days=2)).built_at == saturday_built
+    assert str(OrderReport.objects.get(period="day", start=MONDAY).refunded_amount) == "40.00"
 
 
 def test_build_reports_command_backfills_a_range(known_week):
