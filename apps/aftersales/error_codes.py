@@ -8,6 +8,8 @@ class AfterSaleErrorCode(StrEnum):
     ORDER_NOT_ELIGIBLE = "order_not_eligible"
     ORDER_NOT_SHIPPED = "order_not_shipped"
     INVALID_LINES = "invalid_lines"
+    EXCHANGE_SKU_NOT_FOUND = "exchange_sku_not_found"
+    EXCHANGE_SKU_INACTIVE = "exchange_sku_inactive"
     QUANTITY_EXCEEDS_RETURNABLE = "quantity_exceeds_returnable"
     AMOUNT_EXCEEDS_REFUNDABLE = "amount_exceeds_refundable"
     INVALID_AMOUNT = "invalid_amount"

@@ -11,6 +11,7 @@ from apps.payments.models import Refund
 from tests.aftersales.factories import (
     SHOP_SECRET,
     ShopFactory,
+    SkuFactory,
     deliver,
     drain,
     pay,
@@ -179,3 +180,21 @@ def test_refund_of_an_order_in_a_merged_parcel_claimed_for_the_wms_waits_for_sta
     assert not Refund.objects.filter(order_no=second.order_no).exists()
     aftersale_approve(aftersale_no=response.json()["aftersale_no"], actor="admin:alice")
     assert client.get(f"/api/v1/aftersales/{response.json()['aftersale_no']}").json()["status"] == "approved"
+
+
+def test_exchange_to_an_unknown_or_inactive_sku_is_refused_and_creates_nothing(client, delivered):
+    retired = SkuFactory(is_active=False)
+    line_id = delivered.lines.get().pk
+
+    def exchange_to(sku_id):
+        lines = [{"order_line_id": line_id, "quantity": 1, "exchange_sku_id": sku_id}]
+        return client.post("/api/v1/aftersales", _body(delivered, type="exchange", lines=lines, amount="0"))
+
+    unknown = exchange_to(retired.pk + 1000)
+    inactive = exchange_to(retired.pk)
+
+    assert (unknown.status_code, unknown.json()["code"]) == (400, "exchange_sku_not_found")
+    assert unknown.json()["details"] == {"exchange_sku_ids": [retired.pk + 1000]}
+    assert (inactive.status_code, inactive.json()["code"]) == (400, "exchange_sku_inactive")
+    assert inactive.json()["message"]
+    assert not AfterSale.objects.exists()

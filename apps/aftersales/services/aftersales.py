@@ -32,10 +32,11 @@ from apps.aftersales.models import (
     AfterSaleType,
     Inspection,
 )
-from apps.core.exceptions import Conflict, NotFound, Unprocessable
+from apps.core.exceptions import ApplicationError, Conflict, NotFound, Unprocessable
 from apps.core.money import ZERO, to_money
 from apps.core.numbers import next_number
 from apps.core.outbox import outbox_publish
+from apps.inventory.models import Sku
 from apps.inventory.services import stock_return_to_stock
 from apps.orders.models import FS, Fulfillment, Order, OrderLine, OrderStatus
 from apps.orders.services import order_cancel, order_record_refund, order_request_refund
@@ -202,6 +203,7 @@ def _validate_lines(
             _("These lines are not lines of order %(no)s.") % {"no": order.order_no},
             {"order_line_ids": unknown},
         )
+    _validate_exchange_skus({item.exchange_sku_id for item in lines if item.exchange_sku_id is not None})
     excess = []
     for line_id, quantity in sorted(requested.items()):
         returnable = order_lines[line_id].quantity - committed.get(line_id, 0)
@@ -214,6 +216,25 @@ def _validate_lines(
             {"lines": excess},
         )
     return [(order_lines[item.order_line_id], item) for item in lines]
+
+
+def _validate_exchange_skus(sku_ids: set[int]) -> None:
+    """400 unless every SKU an exchange sends instead exists and is still sold."""
+    active = dict(Sku.objects.filter(pk__in=sku_ids).values_list("pk", "is_active"))
+    unknown = sorted(sku_ids - active.keys())
+    if unknown:
+        raise ApplicationError(
+            AfterSaleErrorCode.EXCHANGE_SKU_NOT_FOUND,
+            _("The SKU to send in exchange does not exist."),
+            {"exchange_sku_ids": unknown},
+        )
+    inactive = sorted(pk for pk, is_active in active.items() if not is_active)
+    if inactive:
+        raise ApplicationError(
+            AfterSaleErrorCode.EXCHANGE_SKU_INACTIVE,
+            _("The SKU to send in exchange is no longer sold: choose another one."),
+            {"exchange_sku_ids": inactive},
+        )
 
 
 def _validate_type_for_order(order: Order, aftersale_type: str) -> None:
