@@ -77,6 +77,19 @@ def test_unknown_sku_codes_are_reported_per_line(staff_client, sku):
     assert list(response.json()["details"]["lines"]) == ["1"]
 
 
+def test_a_discount_above_the_goods_total_is_400_and_leaves_nothing(staff_client, sku):
+    before = _counts()
+    body = _body(sku, quantity=1, discount="150.00")
+    body["lines"][0]["unit_price"] = "100.00"
+    response = staff_client.post("/api/v1/orders", body, format="json")
+    assert response.status_code == 400, response.json()
+    data = response.json()
+    assert data["code"] == "validation_error"
+    assert data["message"]
+    assert "discount_amount" in data["details"]
+    assert _counts() == before
+
+
 def test_insufficient_stock_is_409_naming_the_skus_and_leaves_nothing(staff_client, sku):
     before = _counts()
     response = staff_client.post("/api/v1/orders", _body(sku, quantity=11), format="json", HTTP_IDEMPOTENCY_KEY="k-1")

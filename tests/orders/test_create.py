@@ -75,13 +75,30 @@ def test_shipping_is_free_from_the_threshold(sku, unit_price, shipping):
     assert order.payable_amount == Decimal(unit_price) + shipping
 
 
-def test_payable_never_goes_negative(sku):
+def test_a_discount_above_the_goods_total_is_refused_and_creates_nothing(sku, warehouse):
+    with pytest.raises(ApplicationError) as raised:
+        order_create(
+            shop=None,
+            buyer_id="b",
+            lines=[line(sku, 1, "20.00")],
+            recipient=recipient(),
+            discount_amount=Decimal("50.00"),
+            shipping_fee=Decimal("0"),
+            actor="test",
+        )
+    assert (raised.value.code, raised.value.status_code) == ("validation_error", 400)
+    assert "discount_amount" in raised.value.extra
+    assert not Order.objects.exists()
+    assert stock_of(sku, warehouse).reserved == 0
+
+
+def test_a_discount_equal_to_the_goods_total_makes_the_goods_free(sku):
     order = order_create(
         shop=None,
         buyer_id="b",
         lines=[line(sku, 1, "20.00")],
         recipient=recipient(),
-        discount_amount=Decimal("50.00"),
+        discount_amount=Decimal("20.00"),
         shipping_fee=Decimal("0"),
         actor="test",
     )

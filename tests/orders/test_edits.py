@@ -68,6 +68,18 @@ def test_a_line_change_without_stock_changes_nothing(sku, other_sku, warehouse):
     assert order.payable_amount == Decimal("150.00")
 
 
+def test_a_line_change_below_the_order_discount_is_refused(sku, other_sku, warehouse):
+    order = create_order((sku, 3), discount_amount=Decimal("100.00"))
+    with pytest.raises(ApplicationError) as raised:
+        order_change_lines(order_no=order.order_no, lines=[line(other_sku, 1)], actor="buyer")
+    assert raised.value.code == "validation_error"
+    assert "discount_amount" in raised.value.extra
+    order = _reload(order)
+    assert [(item.sku_id, item.quantity) for item in order.lines.all()] == [(sku.pk, 3)]
+    assert (stock_of(sku, warehouse).reserved, stock_of(other_sku, warehouse).reserved) == (3, 0)
+    assert order.payable_amount == Decimal("60.00")
+
+
 def test_lines_of_a_paid_order_cannot_change(sku):
     order = pay(create_order((sku, 1)))
     with pytest.raises(Conflict) as raised:

@@ -174,11 +174,21 @@ def order_price(
     *, goods_total: Decimal, discount_amount: Decimal, shipping_fee: Decimal | None
 ) -> tuple[Decimal, Decimal]:
     """(shipping fee, payable). With no fee given, shipping is free from the threshold on
-    (goods after discount), else ``ORDER_SHIPPING_FEE``. Payable is never negative."""
+    (goods after discount), else ``ORDER_SHIPPING_FEE``. An order discount larger than the
+    goods total is refused (``validation_error`` on ``discount_amount``)."""
+    if discount_amount > goods_total:
+        raise order_invalid(
+            {
+                "discount_amount": [
+                    _("The order discount %(discount)s cannot exceed the goods total %(total)s.")
+                    % {"discount": f"{discount_amount:.2f}", "total": f"{goods_total:.2f}"}
+                ]
+            }
+        )
     if shipping_fee is None:
         threshold = to_money(settings.ORDER_FREE_SHIPPING_THRESHOLD)
         shipping_fee = ZERO if goods_total - discount_amount >= threshold else to_money(settings.ORDER_SHIPPING_FEE)
-    return shipping_fee, max(ZERO, goods_total - discount_amount + shipping_fee)
+    return shipping_fee, goods_total - discount_amount + shipping_fee
 
 
 def order_lines_insert_and_reserve(*, order: Order, lines: list[OrderLine], warehouse_ids: list[int], actor: str):

@@ -88,21 +88,22 @@ def order_change_lines(
     *, order_no: str, lines: list[OrderLineInput], actor: str, shipping_fee: Decimal | None = None
 ) -> Order:
     """Replace an unpaid order's lines: re-priced (the order discount stays, the shipping
-    fee follows the rule unless given) and re-reserved, all or nothing."""
+    fee follows the rule unless given) and re-reserved, all or nothing. Lines whose total
+    falls below the order discount are refused (``validation_error``), nothing changed."""
     built_lines = order_build_lines(lines)
     fee = None if shipping_fee is None else order_amount(shipping_fee, "shipping_fee")
     with transaction.atomic():
         order = order_lock(order_no=order_no)
         if order.status != S.PENDING_PAYMENT:
             raise _invalid_status(order, _("Only an unpaid order's lines can change (order %(order_no)s)."))
+        order.total_amount = sum((line.line_total for line in built_lines), ZERO)
+        order.shipping_fee, order.payable_amount = order_price(
+            goods_total=order.total_amount, discount_amount=order.discount_amount, shipping_fee=fee
+        )
         stock_release(reference=order.order_no, operator=actor)
         OrderLine.objects.filter(order=order).delete()
         order_lines_insert_and_reserve(
             order=order, lines=built_lines, warehouse_ids=order_shop_warehouse_ids(order), actor=actor
-        )
-        order.total_amount = sum((line.line_total for line in built_lines), ZERO)
-        order.shipping_fee, order.payable_amount = order_price(
-            goods_total=order.total_amount, discount_amount=order.discount_amount, shipping_fee=fee
         )
         summary = ", ".join(f"{line.sku_code} x{line.quantity}" for line in built_lines)
         return order_record_change(
