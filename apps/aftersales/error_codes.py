@@ -13,6 +13,8 @@ class AfterSaleErrorCode(StrEnum):
     QUANTITY_EXCEEDS_RETURNABLE = "quantity_exceeds_returnable"
     AMOUNT_EXCEEDS_REFUNDABLE = "amount_exceeds_refundable"
     INVALID_AMOUNT = "invalid_amount"
+    RETURN_ALREADY_SENT = "return_already_sent"
+    NOT_REQUESTER = "not_requester"
     INSPECTION_REQUIRED = "inspection_required"
     WAREHOUSE_REQUIRED = "warehouse_required"
     WORKORDER_NOT_FOUND = "workorder_not_found"

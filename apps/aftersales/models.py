@@ -58,7 +58,8 @@ class AfterSale(FSMModelMixin, models.Model):
     Flows: refund_only approved -> refunding -> completed; return_refund approved ->
     awaiting_return -> received -> refunding -> completed; exchange approved ->
     awaiting_return -> received -> shipping -> completed; reissue approved -> shipping ->
-    completed. ``requested``/``approved``/``awaiting_return`` may be cancelled by the requester.
+    completed. ``requested``/``approved``/``awaiting_return`` may be cancelled by the requester
+    until the buyer has posted the goods back (``return_tracking_no`` recorded).
     """
 
     aftersale_no = models.CharField(_("after-sale number"), max_length=24, unique=True)
@@ -147,6 +148,10 @@ class AfterSale(FSMModelMixin, models.Model):
     def can_await_return(self) -> bool:
         return self.needs_return
 
+    def can_cancel(self) -> bool:
+        """Goods already posted back are on their way to us: the request can no longer be withdrawn."""
+        return not self.return_tracking_no
+
     # --- transitions: they only change the instance; services save, log and publish ----
 
     @transition(field=status, source=A.REQUESTED, target=A.APPROVED)
@@ -157,7 +162,9 @@ class AfterSale(FSMModelMixin, models.Model):
     def reject(self) -> None:
         pass
 
-    @transition(field=status, source=[A.REQUESTED, A.APPROVED, A.AWAITING_RETURN], target=A.CANCELLED)
+    @transition(
+        field=status, source=[A.REQUESTED, A.APPROVED, A.AWAITING_RETURN], target=A.CANCELLED, conditions=[can_cancel]
+    )
     def cancel(self) -> None:
         pass
 

@@ -110,7 +110,7 @@ def test_over_return_and_over_refund_answer_422_with_codes(client, delivered):
     assert too_much.json()["details"]["refundable"] == "100.00"
 
 
-def test_return_shipment_then_cancel_is_refused_once_processed(client, delivered, admin_user):
+def test_return_shipment_then_cancel_is_refused_once_the_goods_are_posted(client, delivered, admin_user):
     number = client.post("/api/v1/aftersales", _body(delivered)).json()["aftersale_no"]
     early = client.post(f"/api/v1/aftersales/{number}/return-shipment", {"carrier": "SF", "tracking_no": "SF1"})
     assert (early.status_code, early.json()["code"]) == (409, "invalid_status")
@@ -120,11 +120,31 @@ def test_return_shipment_then_cancel_is_refused_once_processed(client, delivered
     assert shipped.status_code == 200
     assert (shipped.json()["return_carrier"], shipped.json()["return_tracking_no"]) == ("SF", "SF123")
 
+    refused = client.post(f"/api/v1/aftersales/{number}/cancel", {"reason": "Kept it"})
+    assert (refused.status_code, refused.json()["code"]) == (409, "return_already_sent")
+    assert "SF123" in refused.json()["message"]
+    assert client.get(f"/api/v1/aftersales/{number}").json()["status"] == "awaiting_return"
+    assert AfterSale.objects.get().requested_amount == Decimal("50.00")
+
+
+def test_requester_cancels_while_awaiting_return_before_posting_the_goods(client, delivered):
+    number = client.post("/api/v1/aftersales", _body(delivered)).json()["aftersale_no"]
+    aftersale_approve(aftersale_no=number, actor="admin:alice")
+
     cancelled = client.post(f"/api/v1/aftersales/{number}/cancel", {"reason": "Kept it"})
     assert cancelled.json()["status"] == "cancelled"
     again = client.post(f"/api/v1/aftersales/{number}/cancel", {})
     assert (again.status_code, again.json()["code"]) == (409, "invalid_status")
-    assert AfterSale.objects.get().requested_amount == Decimal("50.00")
+
+
+def test_shop_cannot_cancel_an_aftersale_staff_opened(client, staff_client, delivered):
+    number = staff_client.post("/api/v1/aftersales", _body(delivered), format="json").json()["aftersale_no"]
+
+    refused = client.post(f"/api/v1/aftersales/{number}/cancel", {})
+    assert (refused.status_code, refused.json()["code"]) == (403, "not_requester")
+    assert AfterSale.objects.get().status == "requested"
+    cancelled = staff_client.post(f"/api/v1/aftersales/{number}/cancel", {}, format="json")
+    assert cancelled.json()["status"] == "cancelled"
 
 
 def test_staff_session_opens_as_staff(staff_client, delivered):

@@ -492,13 +492,36 @@ def aftersale_reject(*, aftersale_no: str, actor: str, reason: str) -> AfterSale
 
 
 def aftersale_cancel(*, aftersale_no: str, actor: str, reason: str = "", shop_id: int | None = None) -> AfterSale:
-    """The requester withdraws a request that nothing has been done for yet."""
+    """The requester withdraws a request that nothing has been done for yet.
+
+    A shop caller (``shop_id``) may withdraw only what its buyers opened, not what staff or
+    the platform opened; staff may cancel any on the requester's behalf. Once the buyer has
+    posted the goods back (return parcel recorded) nobody can: they are on their way to us.
+    """
     with transaction.atomic():
         aftersale = _lock(aftersale_no)
         if shop_id is not None and aftersale.shop_id != shop_id:
             raise NotFound(
                 AfterSaleErrorCode.AFTERSALE_NOT_FOUND,
                 _("After-sale %(no)s does not exist.") % {"no": aftersale_no},
+            )
+        if shop_id is not None and aftersale.source != AfterSaleSource.BUYER:
+            raise ApplicationError(
+                AfterSaleErrorCode.NOT_REQUESTER,
+                _("After-sale %(no)s was opened by %(source)s, not by your buyer: your shop cannot cancel it.")
+                % {"no": aftersale_no, "source": aftersale.get_source_display()},
+                {"source": aftersale.source},
+                status_code=403,
+            )
+        if aftersale.status == A.AWAITING_RETURN and aftersale.return_tracking_no:
+            raise Conflict(
+                AfterSaleErrorCode.RETURN_ALREADY_SENT,
+                _(
+                    "The goods of after-sale %(no)s were already sent back (%(carrier)s %(tracking)s): "
+                    "it can no longer be cancelled."
+                )
+                % {"no": aftersale_no, "carrier": aftersale.return_carrier, "tracking": aftersale.return_tracking_no},
+                {"status": aftersale.status, "return_tracking_no": aftersale.return_tracking_no},
             )
         return _apply(aftersale, "cancel", actor=actor, remark=reason or _("Cancelled by the requester."))
 
