@@ -1,4 +1,9 @@
-"""``/healthz``: the process answers. ``/readyz``: each dependency answers (503 if one does not)."""
+"""``/healthz``: the process answers. ``/readyz``: each dependency answers.
+
+The database, cache and broker are required: one down makes ``/readyz`` answer 503. Search
+is not: when Elasticsearch (or its index alias) is unreachable, searches fall back to the
+database, so the process stays ready and the body reports search as ``degraded``.
+"""
 
 import importlib
 import logging
@@ -46,16 +51,14 @@ CHECKS = {
 }
 
 
-def _required(name: str) -> bool:
-    """Search is required only when orders are searched in Elasticsearch (read per request)."""
-    return name != "search" or settings.SEARCH_BACKEND == "elasticsearch"
+OPTIONAL = frozenset({"search"})
 
 
 def readyz(request):
     results = {}
-    ready = True
+    ready, degraded = True, False
     for name, check in CHECKS.items():
-        required = _required(name)
+        required = name not in OPTIONAL
         try:
             check()
             results[name] = {"status": "ok", "required": required}
@@ -63,10 +66,12 @@ def readyz(request):
             # The probe is unauthenticated: the answer names the failing dependency and the
             # error type only; host names and credentials in the message go to the log.
             logger.warning("readyz: %s is down", name, exc_info=True)
-            results[name] = {"status": "error", "required": required, "error": type(exc).__name__}
+            status = "error" if required else "degraded"
+            results[name] = {"status": status, "required": required, "error": type(exc).__name__}
             ready = ready and not required
+            degraded = degraded or not required
     results_body = {
-        "status": "ok" if ready else "unavailable",
+        "status": "unavailable" if not ready else "degraded" if degraded else "ok",
         "checks": results,
         "search_backend": settings.SEARCH_BACKEND,
     }

@@ -101,6 +101,48 @@ def test_start_scripts_run_the_commands_the_makefile_runs():
         assert command in (DOCKER / f"start-{role}.sh").read_text()
 
 
+def run_start_web(tmp_path, *, fail: str = "", **env: str) -> list[str]:
+    """Run docker/start-web.sh with stand-ins for ``python`` and ``gunicorn`` on PATH that
+    record their arguments (``python`` fails when its arguments contain ``fail``)."""
+    log = tmp_path / "calls.log"
+    for name in ("python", "gunicorn"):
+        stub = tmp_path / name
+        stub.write_text(
+            f'#!/bin/sh\necho "{name} $*" >> "{log}"\ncase "$*" in *"{fail or "never-fails"}"*) exit 1 ;; esac\n'
+        )
+        stub.chmod(0o755)
+    result = subprocess.run(  # noqa: S603 - our own start script
+        [str(DOCKER / "start-web.sh")],
+        cwd=ROOT,
+        env={"PATH": f"{tmp_path}:/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return log.read_text().splitlines()
+
+
+def test_start_web_creates_the_search_index_before_serving(tmp_path):
+    calls = run_start_web(tmp_path, ELASTICSEARCH_URL="http://elasticsearch:9200")
+    assert [call.split()[:3] for call in calls[:-1]] == [
+        ["python", "manage.py", "migrate"],
+        ["python", "manage.py", "collectstatic"],
+        ["python", "manage.py", "search_index"],
+    ]
+    assert calls[2] == "python manage.py search_index --create-if-missing"
+    assert calls[-1].startswith("gunicorn oms.wsgi:application")
+
+
+def test_start_web_serves_when_elasticsearch_is_off_or_unreachable(tmp_path):
+    assert not any("search_index" in call for call in run_start_web(tmp_path))
+    (tmp_path / "calls.log").unlink()
+    calls = run_start_web(tmp_path, fail="search_index", ELASTICSEARCH_URL="http://elasticsearch:9200")
+    assert "python manage.py search_index --create-if-missing" in calls
+    assert calls[-1].startswith("gunicorn oms.wsgi:application")
+
+
 def test_make_installs_every_system_package_a_fresh_debian_needs():
     # mysqlclient has no Linux wheel: it compiles against Python.h (python3-dev) and the
     # MariaDB client headers; `make messages` needs gettext; `python3 -m venv` needs python3-venv.

@@ -333,13 +333,36 @@ def test_check_fails_on_a_count_mismatch(fake_es_server):
     assert not search_index_check().ok
 
 
-def test_readiness_needs_the_cluster_and_the_alias(client, fake_es_server):
-    assert client.get("/readyz").json()["checks"]["search"]["status"] == "error"  # no alias yet
+def test_readiness_reports_search_degraded_until_the_alias_exists(client, fake_es_server):
+    response = client.get("/readyz")  # no alias yet: searches fall back to the database
+    assert (response.status_code, response.json()["status"]) == (200, "degraded")
+    assert response.json()["checks"]["search"]["status"] == "degraded"
     fake_es_server.aliases = {"test-orders-v1": ["test-orders"]}
-    assert client.get("/readyz").json()["checks"]["search"]["status"] == "ok"
+    response = client.get("/readyz")
+    assert (response.status_code, response.json()["status"]) == (200, "ok")
+    assert response.json()["checks"]["search"]["status"] == "ok"
 
 
 def test_readiness_reports_an_unreachable_cluster(client, closed_port_es):
-    check = client.get("/readyz").json()["checks"]["search"]
-    assert check["status"] == "error"
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    check = response.json()["checks"]["search"]
+    assert check["status"] == "degraded"
     assert "ConnectionError" in check["error"]
+
+
+def test_create_if_missing_builds_the_index_once(fake_es_server):
+    orders = [_indexable_order() for _ in range(2)]
+    out = StringIO()
+    call_command("search_index", "--create-if-missing", stdout=out)
+    assert "test-orders-v1: 2 orders loaded" in out.getvalue()
+    assert fake_es_server.aliases == {"test-orders-v1": ["test-orders"]}
+    loaded = {line["index"]["_id"] for batch in bulk_lines(fake_es_server) for line in batch[::2]}
+    assert loaded == {o.order_no for o in orders}
+
+    fake_es_server.requests.clear()
+    out = StringIO()
+    call_command("search_index", "--create-if-missing", stdout=out)
+    assert "nothing to do" in out.getvalue()
+    assert fake_es_server.aliases == {"test-orders-v1": ["test-orders"]}
+    assert [r for r in fake_es_server.requests if r.method in ("PUT", "POST", "DELETE")] == []

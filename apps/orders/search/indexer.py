@@ -90,6 +90,14 @@ def search_index_rebuild(*, actor: str, chunk_size: int | None = None) -> Rebuil
     return RebuildResult(index=new_index, previous=previous, indexed=indexed, caught_up=caught_up)
 
 
+def search_index_ensure(*, actor: str, chunk_size: int | None = None) -> RebuildResult | None:
+    """Build the index when the alias does not exist yet (a fresh deployment, or an index
+    squatting the alias name); leave a live alias alone. Safe to run on every start."""
+    if es_client().indices.exists_alias(name=alias_name()):
+        return None
+    return search_index_rebuild(actor=actor, chunk_size=chunk_size)
+
+
 def search_index_check(*, sample_size: int = 100) -> CheckResult:
     """Compare the document count with the order count, and a random sample of orders
     (order number, status, version) with their documents."""
