@@ -1,9 +1,9 @@
 """The customer-service console for after-sales and work orders.
 
 Every button calls a service; a refused step shows its message and changes nothing.
-Approving, rejecting and receiving ask for details on an intermediate page (the approved
-amount, receiving warehouse and remark; a reason; the warehouse and the inspection of each
-line). The processing steps need ``aftersales.process_aftersale``. Recipients' phones are
+Approving, rejecting, recording the return parcel and receiving ask for details on an
+intermediate page (the approved amount, receiving warehouse and remark; a reason; the
+carrier and tracking number; the warehouse and the inspection of each line). The processing steps need ``aftersales.process_aftersale``. Recipients' phones are
 masked unless the user may see personal data.
 """
 
@@ -34,6 +34,7 @@ from apps.aftersales.services.aftersales import (
     aftersale_receive,
     aftersale_refund,
     aftersale_reject,
+    aftersale_return_shipment,
     aftersale_ship_replacement,
     platform_refund_notice,
 )
@@ -42,6 +43,7 @@ from apps.aftersales.services.workorders import (
     workorder_close,
     workorder_comment_add,
     workorder_create,
+    workorder_reopen,
     workorder_resolve,
     workorder_start,
 )
@@ -118,6 +120,11 @@ class RejectForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=255)
 
 
+class ReturnShipmentForm(forms.Form):
+    carrier = forms.CharField(label=_("Carrier"), max_length=32)
+    tracking_no = forms.CharField(label=_("Tracking number"), max_length=64)
+
+
 class ReceiveForm(forms.Form):
     """The receiving warehouse and one inspection result per line of the after-sale."""
 
@@ -157,7 +164,7 @@ class AfterSaleAdmin(admin.ModelAdmin):
     search_fields = ("aftersale_no", "order__order_no", "platform_refund_id", "return_tracking_no")
     list_select_related = ("order",)
     inlines = [AfterSaleLineInline, AfterSaleLogInline]
-    actions = ["approve", "reject", "receive", "refund", "ship_replacement", "cancel"]
+    actions = ["approve", "reject", "return_shipment", "receive", "refund", "ship_replacement", "cancel"]
     fieldsets = (
         (None, {"fields": ("aftersale_no", "order", "recipient", "type", "status", "source", "platform_refund_id")}),
         (_("Money"), {"fields": ("requested_amount", "approved_amount", "refunded_amount", "refund_reference")}),
@@ -262,6 +269,36 @@ class AfterSaleAdmin(admin.ModelAdmin):
             action="reject",
             title=gettext("Reject after-sales"),
             intro=gettext("The buyer sees this reason."),
+            form=form,
+        )
+
+    @admin.action(description=_("Record the return parcel (carrier, tracking number)"), permissions=["process"])
+    def return_shipment(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, gettext("Record one return parcel at a time."), messages.ERROR)
+            return None
+        form = ReturnShipmentForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            actor = admin_actor(request)
+            run_each(
+                self,
+                request,
+                queryset,
+                lambda obj: aftersale_return_shipment(
+                    aftersale_no=obj.aftersale_no,
+                    carrier=form.cleaned_data["carrier"],
+                    tracking_no=form.cleaned_data["tracking_no"],
+                    actor=actor,
+                ),
+                gettext("%(count)d return parcels recorded."),
+            )
+            return None
+        return self._form_page(
+            request,
+            queryset,
+            action="return_shipment",
+            title=gettext("Record the return parcel"),
+            intro=gettext("The parcel the buyer sent back; once recorded the buyer can no longer cancel."),
             form=form,
         )
 
@@ -387,7 +424,7 @@ class WorkOrderAdmin(admin.ModelAdmin):
     list_select_related = ("assignee", "order", "aftersale")
     raw_id_fields = ("order", "aftersale")
     inlines = [WorkOrderCommentInline]
-    actions = ["assign_to_me", "start", "resolve", "close"]
+    actions = ["assign_to_me", "start", "resolve", "reopen", "close"]
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []
@@ -504,6 +541,17 @@ class WorkOrderAdmin(admin.ModelAdmin):
             queryset,
             lambda obj: workorder_resolve(number=obj.number, actor=actor),
             gettext("%(count)d work orders resolved."),
+        )
+
+    @admin.action(description=_("Reopen"), permissions=["change"])
+    def reopen(self, request, queryset):
+        actor = admin_actor(request)
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda obj: workorder_reopen(number=obj.number, actor=actor),
+            gettext("%(count)d work orders reopened."),
         )
 
     @admin.action(description=_("Close"), permissions=["change"])

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from apps.aftersales.models import AfterSale, WorkOrder
 from apps.aftersales.services.aftersales import AfterSaleLineInput, aftersale_approve, aftersale_create
-from apps.aftersales.services.workorders import workorder_create
+from apps.aftersales.services.workorders import workorder_create, workorder_resolve
 from tests.aftersales.factories import deliver, pay, place_order, stock_of
 
 pytestmark = pytest.mark.django_db
@@ -129,3 +129,41 @@ def test_processing_steps_need_the_process_permission(client, aftersale):
     client.force_login(clerk)
     _act(client, "approve", [aftersale], apply="1", amount="100.00", remark="")
     assert AfterSale.objects.get().status == "awaiting_return"
+
+
+def test_return_parcel_is_recorded_through_the_form_page(admin_client, aftersale):
+    early = _act(admin_client, "return_shipment", [aftersale], apply="1", carrier="SF", tracking_no="SF1")
+    assert any("not waiting for a return parcel" in str(m) for m in early.context["messages"])
+
+    aftersale_approve(aftersale_no=aftersale.aftersale_no, actor="admin:test")
+    form_page = _act(admin_client, "return_shipment", [aftersale])
+    assert 'name="tracking_no"' in form_page.content.decode()
+    aftersale.refresh_from_db()
+    assert aftersale.return_tracking_no == ""  # the form page changes nothing
+
+    incomplete = _act(admin_client, "return_shipment", [aftersale], apply="1", carrier="SF", tracking_no="")
+    assert "tracking_no" in incomplete.context["form"].errors
+
+    _act(admin_client, "return_shipment", [aftersale], apply="1", carrier="SF", tracking_no="SF123456")
+    aftersale.refresh_from_db()
+    assert (aftersale.status, aftersale.return_carrier, aftersale.return_tracking_no) == (
+        "awaiting_return",
+        "SF",
+        "SF123456",
+    )
+    assert aftersale.logs.filter(operator="admin:admin", remark__contains="SF123456").exists()
+
+
+def test_resolved_work_order_is_reopened_by_the_admin_action(admin_client):
+    ticket = workorder_create(title="Refund not received", category="refund", actor="admin:test")
+    workorder_resolve(number=ticket.number, actor="admin:test")
+
+    url = reverse("admin:aftersales_workorder_changelist")
+    admin_client.post(url, {"action": "reopen", "_selected_action": [ticket.pk]}, follow=True)
+    ticket = WorkOrder.objects.get(pk=ticket.pk)
+    assert (ticket.status, ticket.resolved_at) == ("in_progress", None)
+    assert ticket.comments.filter(author="admin:admin").exists()
+
+    again = admin_client.post(url, {"action": "reopen", "_selected_action": [ticket.pk]}, follow=True)
+    assert any("cannot be changed" in str(m) for m in again.context["messages"])
+    assert WorkOrder.objects.get(pk=ticket.pk).status == "in_progress"
