@@ -3,6 +3,8 @@
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from apps.channels.models import RawOrder
 from apps.channels.services import (
@@ -14,8 +16,9 @@ from apps.channels.services import (
 from apps.channels.simulator.platforms import SimLine
 from apps.channels.tasks import raw_orders_compensation_task
 from apps.core.models import OutboxEvent
-from apps.inventory.models import Stock
-from apps.orders.models import Order, OrderStatus
+from apps.inventory.models import Reservation, Stock
+from apps.inventory.selectors import ledger_mismatches
+from apps.orders.models import Order, OrderLine, OrderStatus, OrderStatusLog
 from tests.channels.conftest import platform_order
 from tests.channels.factories import SkuMappingFactory
 
@@ -178,15 +181,51 @@ def test_a_refund_request_after_shipment_goes_to_after_sales_once(make_shop):
     }
 
 
-def test_a_batch_of_50_runs_a_bounded_number_of_queries(make_shop, django_assert_max_num_queries):
+def test_a_batch_runs_the_same_number_of_queries_for_5_orders_as_for_50(make_shop):
     ps = make_shop("douyin", stock=1000)
-    push(ps, *[platform_order(ps, f"Q{index:03d}") for index in range(50)])
+    push(ps, *[platform_order(ps, f"Q{index:03d}") for index in range(5)])
+    with CaptureQueriesContext(connection) as five:
+        assert len(convert().converted) == 5
+    push(ps, *[platform_order(ps, f"R{index:03d}") for index in range(50)])
+    with CaptureQueriesContext(connection) as fifty:
+        assert len(convert().converted) == 50
 
-    with django_assert_max_num_queries(50 * 28 + 10) as captured:
-        report = convert()
+    assert len(fifty.captured_queries) == len(five.captured_queries)
+    orders = Order.objects.filter(platform_order_id__startswith="R")
+    assert orders.count() == 50
+    assert set(orders.values_list("status", flat=True)) == {OrderStatus.PAID}
+    assert OrderLine.objects.filter(order__in=orders).count() == 100
+    assert Reservation.objects.filter(reference__in=orders.values("order_no")).count() == 100
+    assert OrderStatusLog.objects.filter(order__in=orders).count() == 50
+    assert OutboxEvent.objects.filter(topic="order.paid", aggregate_id__in=orders.values("order_no")).count() == 50
+    reserved = dict(Stock.objects.filter(sku__in=ps.skus).values_list("sku_id", "reserved"))
+    assert reserved == {ps.skus[0].pk: 55 * 2, ps.skus[1].pk: 55}
+    assert not ledger_mismatches()
 
-    assert len(report.converted) == 50
-    print(f"conversion: {len(captured.captured_queries) / 50:.1f} queries per order")
+
+def test_orders_of_a_batch_share_the_stock_in_arrival_order_and_the_short_ones_are_held(make_shop):
+    ps = make_shop("tmall", stock=5)
+    push(ps, *[platform_order(ps, f"S{index}", minutes_ago=10 - index) for index in range(4)])
+
+    report = convert()
+
+    assert len(report.converted) == 4
+    statuses = dict(Order.objects.values_list("platform_order_id", "status"))
+    # Each order takes 2 of SKU 0 and 1 of SKU 1: two fit in 5 units, the next two are held.
+    assert statuses == {
+        "S0": OrderStatus.PAID,
+        "S1": OrderStatus.PAID,
+        "S2": OrderStatus.ON_HOLD,
+        "S3": OrderStatus.ON_HOLD,
+    }
+    held = Order.objects.get(platform_order_id="S2")
+    assert [reason["code"] for reason in held.hold_reasons] == ["out_of_stock"]
+    assert not Reservation.objects.filter(reference=held.order_no).exists()
+    assert dict(Stock.objects.filter(sku__in=ps.skus).values_list("sku_id", "reserved")) == {
+        ps.skus[0].pk: 4,
+        ps.skus[1].pk: 2,
+    }
+    assert not ledger_mismatches()
 
 
 def test_a_refund_of_part_of_an_unshipped_order_goes_to_after_sales(make_shop):

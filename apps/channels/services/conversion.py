@@ -51,6 +51,7 @@ from apps.orders.services import (
     ON_SHORTAGE_HOLD,
     OrderLineInput,
     PaidInput,
+    PaidOrderDraft,
     RecipientInput,
     order_cancel,
     order_create,
@@ -58,6 +59,7 @@ from apps.orders.services import (
     order_record_refund,
     order_request_refund,
     order_update_address,
+    orders_create_paid_batch,
 )
 
 logger = logging.getLogger(__name__)
@@ -123,9 +125,15 @@ def raw_orders_convert_batch(
             shop_id__in={raw.shop_id for raw in raws}, platform_order_id__in={raw.platform_order_id for raw in raws}
         )
     }
+    fresh = [
+        raw
+        for raw in raws
+        if raw.pk in parsed and (raw.shop_id, raw.platform_order_id) not in existing and _is_new_paid(parsed[raw.pk])
+    ]
+    done = _convert_new_paid(fresh, parsed, mappings=mappings, actor=actor, report=report) if fresh else set()
     for raw in raws:
         normalized = parsed.get(raw.pk)
-        if normalized is None:
+        if normalized is None or raw.pk in done:
             continue
         try:
             with transaction.atomic():
@@ -163,6 +171,102 @@ def raw_orders_convert_batch(
     return report
 
 
+def _is_new_paid(normalized: NormalizedOrder) -> bool:
+    """A paid, open platform order: created in bulk (the rest go one by one below)."""
+    return normalized.is_paid and normalized.status == NormalizedStatus.PAID
+
+
+def _lines_for(raw: RawOrder, normalized: NormalizedOrder, mappings: dict) -> list[OrderLineInput]:
+    """The order lines of ``normalized``; ``ConversionFailed`` names the unmapped SKUs."""
+    lines, unmapped = [], []
+    for line in normalized.lines:
+        sku_id = mappings.get((raw.shop_id, f"sku:{line.platform_sku_id}")) or mappings.get(
+            (raw.shop_id, f"outer:{line.outer_id}")
+        )
+        if sku_id is None:
+            unmapped.append(line.platform_sku_id or line.outer_id)
+            continue
+        lines.append(
+            OrderLineInput(
+                sku_id=sku_id,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                discount_amount=line.discount_amount,
+                platform_sku_id=line.platform_sku_id,
+                name=line.title,
+            )
+        )
+    if unmapped:
+        raise ConversionFailed(
+            ChannelErrorCode.UNMAPPED_SKU,
+            _("No SKU mapping for platform SKU(s) %(ids)s of shop %(shop)s; add the mapping and it converts.")
+            % {"ids": ", ".join(unmapped), "shop": raw.shop.code},
+            retryable=False,
+        )
+    return lines
+
+
+def _draft(raw: RawOrder, normalized: NormalizedOrder, lines: list[OrderLineInput]) -> PaidOrderDraft:
+    return PaidOrderDraft(
+        shop=raw.shop,
+        buyer_id=normalized.buyer_id or f"{raw.shop.platform}:{raw.platform_order_id}",
+        lines=lines,
+        recipient=_recipient(normalized),
+        paid=PaidInput(amount=normalized.paid_amount, paid_at=normalized.paid_at, method=raw.shop.platform),
+        platform_order_id=raw.platform_order_id,
+        discount_amount=normalized.discount_amount,
+        shipping_fee=normalized.shipping_fee,
+        buyer_message=normalized.buyer_message,
+    )
+
+
+def _convert_new_paid(
+    raws: list[RawOrder], parsed: dict[int, NormalizedOrder], *, mappings: dict, actor: str, report: ConversionReport
+) -> set[int]:
+    """Create the orders of new paid raw orders together (``orders_create_paid_batch``):
+    a fixed number of queries for the batch. Returns the raw orders settled here; the rest
+    (the batch failed as a whole, or a raw order changed meanwhile) go one by one.
+    """
+    failures: list[tuple[RawOrder, ConversionFailed]] = []
+    converted: list[RawOrder] = []
+    try:
+        with transaction.atomic():
+            locked = {
+                row.pk: row
+                for row in RawOrder.objects.select_for_update(skip_locked=True).filter(
+                    pk__in=[raw.pk for raw in raws], status=RawOrder.Status.PENDING
+                )
+            }
+            batch: list[tuple[RawOrder, PaidOrderDraft]] = []
+            for raw in raws:
+                row = locked.get(raw.pk)
+                if row is None or row.payload_hash != raw.payload_hash:
+                    continue
+                row.shop = raw.shop
+                try:
+                    batch.append((row, _draft(row, parsed[raw.pk], _lines_for(row, parsed[raw.pk], mappings))))
+                except ConversionFailed as exc:
+                    failures.append((row, exc))
+            results = orders_create_paid_batch([draft for _row, draft in batch], actor=actor)
+            for (row, _unused), result in zip(batch, results, strict=True):
+                if isinstance(result, ApplicationError):
+                    failures.append(
+                        (row, ConversionFailed(ChannelErrorCode.CONVERSION_FAILED, result.message, retryable=True))
+                    )
+                    continue
+                _settle(row, status=RawOrder.Status.CONVERTED, order=result)
+                converted.append(row)
+            RawOrder.objects.bulk_update(converted, fields=SETTLED_FIELDS)
+    except Exception:
+        logger.warning("batch conversion of %d raw orders failed; converting them one by one", len(raws), exc_info=True)
+        return set()
+    for row, exc in failures:
+        _record_failure(row, exc)
+        report.failed.append(row.pk)
+    report.converted.extend(row.pk for row in converted)
+    return {row.pk for row in converted} | {row.pk for row, _exc in failures}
+
+
 def _mappings_for(raws: list[RawOrder], parsed: dict[int, NormalizedOrder]) -> dict[tuple[int, str], int]:
     """{(shop_id, "sku:<platform sku id>" | "outer:<outer id>"): sku_id} for the batch, one query."""
     shop_ids = {raw.shop_id for raw in raws}
@@ -195,26 +299,23 @@ def _record_failure(raw: RawOrder, exc: ConversionFailed) -> None:
     )
 
 
-def _finish(raw: RawOrder, *, status: str, order: Order | None = None, error: str = "") -> None:
+SETTLED_FIELDS = ["status", "error_code", "error", "attempts", "next_attempt_at", "order", "aftersale_refund_ids", "updated_at"]
+
+
+def _settle(raw: RawOrder, *, status: str, order: Order | None = None, error: str = "") -> None:
     raw.status = status
     raw.error_code = ""
     raw.error = error
     raw.attempts += 1
     raw.next_attempt_at = None
+    raw.updated_at = timezone.now()
     if order is not None:
         raw.order = order
-    raw.save(
-        update_fields=[
-            "status",
-            "error_code",
-            "error",
-            "attempts",
-            "next_attempt_at",
-            "order",
-            "aftersale_refund_ids",
-            "updated_at",
-        ]
-    )
+
+
+def _finish(raw: RawOrder, *, status: str, order: Order | None = None, error: str = "") -> None:
+    _settle(raw, status=status, order=order, error=error)
+    raw.save(update_fields=SETTLED_FIELDS)
 
 
 def _convert_locked(
@@ -237,31 +338,7 @@ def _convert_locked(
             error=_("Already shipped on the platform before it reached the OMS; not imported."),
         )
         return "ignored"
-    lines, unmapped = [], []
-    for line in normalized.lines:
-        sku_id = mappings.get((raw.shop_id, f"sku:{line.platform_sku_id}")) or mappings.get(
-            (raw.shop_id, f"outer:{line.outer_id}")
-        )
-        if sku_id is None:
-            unmapped.append(line.platform_sku_id or line.outer_id)
-            continue
-        lines.append(
-            OrderLineInput(
-                sku_id=sku_id,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                discount_amount=line.discount_amount,
-                platform_sku_id=line.platform_sku_id,
-                name=line.title,
-            )
-        )
-    if unmapped:
-        raise ConversionFailed(
-            ChannelErrorCode.UNMAPPED_SKU,
-            _("No SKU mapping for platform SKU(s) %(ids)s of shop %(shop)s; add the mapping and it converts.")
-            % {"ids": ", ".join(unmapped), "shop": raw.shop.code},
-            retryable=False,
-        )
+    lines = _lines_for(raw, normalized, mappings)
     order = order_create(
         shop=raw.shop,
         buyer_id=normalized.buyer_id or f"{raw.shop.platform}:{raw.platform_order_id}",

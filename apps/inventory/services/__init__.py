@@ -12,6 +12,7 @@ from apps.inventory.domain import (
 )
 from apps.inventory.selectors import reservations_for
 from apps.inventory.services.alerts import stock_low_alerts_scan
+from apps.inventory.services.batch import BatchRaced, BatchReservation, ReserveItem, stock_reserve_many
 from apps.inventory.services.movements import (
     stock_adjust,
     stock_receive,
@@ -24,10 +25,13 @@ from apps.inventory.sourcing import sourcing_plan
 
 __all__ = [
     "Allocation",
+    "BatchRaced",
+    "BatchReservation",
     "Destination",
     "Inspection",
     "InsufficientStock",
     "Package",
+    "ReserveItem",
     "Shortage",
     "StockRequest",
     "reservations_for",
@@ -40,6 +44,7 @@ __all__ = [
     "stock_receive",
     "stock_release",
     "stock_reserve",
+    "stock_reserve_many",
     "stock_return_to_stock",
     "stock_transfer_receive",
     "stock_transfer_ship",

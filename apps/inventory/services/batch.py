@@ -12,15 +12,15 @@ and the UPDATE, the batch is planned again from a fresh read.
 from collections import defaultdict
 from collections.abc import Sequence
 from copy import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.db import retry_on_deadlock
 from apps.inventory.domain import Allocation, Destination, InsufficientStock, Shortage, StockRequest
-from apps.inventory.gate import gate_admit, gate_give_back
-from apps.inventory.models import Reservation, ReservationClaim, StockMovement
+from apps.inventory.gate import gate_admit, gate_give_back, gate_shift
+from apps.inventory.models import Reservation, ReservationClaim, Sku, StockMovement
 from apps.inventory.services.common import publish_stock_changed
 from apps.inventory.services.reservations import RACE_ATTEMPTS, _add_reserved, _check_requests
 from apps.inventory.sourcing import NoPlan, candidate_stocks, needs_of, plan_packages
@@ -41,7 +41,7 @@ class BatchReservation:
     """Per reference: its allocations (reserved now or held already), or why it is short."""
 
     allocations: dict[str, list[Allocation]]
-    shortages: dict[str, list[Shortage]]
+    shortages: dict[str, InsufficientStock]
 
 
 class BatchRaced(Exception):
@@ -63,26 +63,39 @@ def stock_reserve_many(*, items: Sequence[ReserveItem], operator: str) -> BatchR
     gate_short: dict[str, list[Shortage]] = {}
     for item in items:
         try:
-            admitted[item.reference] = gate_admit(needs_of(item.requests))
+            admitted[item.reference] = gate_admit(needs_of(item.requests), reference=item.reference)
         except InsufficientStock as exc:
             gate_short[item.reference] = exc.shortages
     try:
-        result, created = _reserve_batch(
+        allocations, shortages, created = _reserve_batch(
             items=[item for item in items if item.reference not in gate_short], operator=operator
         )
     except BaseException:
-        for taken in admitted.values():
-            gate_give_back(taken)
+        for reference, taken in admitted.items():
+            gate_give_back(taken, reference=reference)
         raise
     for reference, taken in admitted.items():
-        if reference not in created:
-            gate_give_back(taken)
-    result.shortages.update(gate_short)
-    return result
+        if reference in shortages:
+            gate_give_back(taken, reference=reference)
+        elif reference not in created:
+            gate_shift(taken)  # held already: its first call took the units
+    return BatchReservation(allocations=allocations, shortages=_with_codes({**shortages, **gate_short}))
+
+
+def _with_codes(shortages: dict[str, list[Shortage]]) -> dict[str, InsufficientStock]:
+    """Each reference's shortages as the error ``stock_reserve`` raises, SKU codes filled in."""
+    if not shortages:
+        return {}
+    wanted = {s.sku_id for short in shortages.values() for s in short}
+    codes = dict(Sku.objects.filter(pk__in=wanted).values_list("pk", "code"))
+    return {
+        reference: InsufficientStock([replace(s, sku_code=s.sku_code or codes.get(s.sku_id, "")) for s in short])
+        for reference, short in shortages.items()
+    }
 
 
 @retry_on_deadlock
-def _reserve_batch(*, items: list[ReserveItem], operator: str) -> tuple[BatchReservation, set[str]]:
+def _reserve_batch(*, items: list[ReserveItem], operator: str) -> tuple[dict, dict, set[str]]:
     for attempt in range(RACE_ATTEMPTS):
         try:
             return _reserve_batch_once(items=items, operator=operator)
@@ -92,11 +105,11 @@ def _reserve_batch(*, items: list[ReserveItem], operator: str) -> tuple[BatchRes
     raise AssertionError("unreachable")
 
 
-def _reserve_batch_once(*, items: list[ReserveItem], operator: str) -> tuple[BatchReservation, set[str]]:
+def _reserve_batch_once(*, items: list[ReserveItem], operator: str) -> tuple[dict, dict, set[str]]:
     allocations: dict[str, list[Allocation]] = {}
     shortages: dict[str, list[Shortage]] = {}
     if not items:
-        return BatchReservation(allocations, shortages), set()
+        return allocations, shortages, set()
     with transaction.atomic():
         _claim_all([item.reference for item in items])
         for reservation in Reservation.objects.filter(
@@ -135,7 +148,7 @@ def _reserve_batch_once(*, items: list[ReserveItem], operator: str) -> tuple[Bat
             allocations[item.reference] = planned
         created = {item.reference for item in todo if item.reference in allocations}
         if not deltas:
-            return BatchReservation(allocations, shortages), created
+            return allocations, shortages, created
         if _add_reserved(deltas) != len(deltas):
             raise BatchRaced
         StockMovement.objects.bulk_create(
@@ -169,7 +182,7 @@ def _reserve_batch_once(*, items: list[ReserveItem], operator: str) -> tuple[Bat
             sku_ids=[s.sku_id for s in touched],
             warehouse_ids=[s.warehouse_id for s in touched],
         )
-    return BatchReservation(allocations, shortages), created
+    return allocations, shortages, created
 
 
 def _per_stock(allocations: list[Allocation]) -> list[Allocation]:

@@ -10,6 +10,7 @@ from apps.orders.services.create import (
     RecipientInput,
     order_create,
 )
+from apps.orders.services.create_batch import PaidOrderDraft, orders_create_paid_batch
 from apps.orders.services.edits import order_change_lines, order_update_address, order_update_remark
 from apps.orders.services.fulfillment import (
     fulfillment_create_extra,
@@ -35,6 +36,7 @@ __all__ = [
     "ON_SHORTAGE_HOLD",
     "OrderLineInput",
     "PaidInput",
+    "PaidOrderDraft",
     "RecipientInput",
     "fulfillment_create_extra",
     "fulfillment_mark_shipped",
@@ -58,5 +60,6 @@ __all__ = [
     "order_update_address",
     "order_update_remark",
     "orders_complete_delivered",
+    "orders_create_paid_batch",
     "orders_retry_out_of_stock",
 ]

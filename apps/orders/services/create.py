@@ -20,7 +20,7 @@ from apps.core.db import retry_on_deadlock
 from apps.core.exceptions import ApplicationError, Conflict
 from apps.core.money import ZERO, to_money
 from apps.core.numbers import next_number
-from apps.core.outbox import outbox_publish
+from apps.core.outbox import EventInput, outbox_publish_many
 from apps.inventory.domain import InsufficientStock
 from apps.inventory.models import Sku
 from apps.inventory.services import Destination, StockRequest, stock_reserve
@@ -90,13 +90,15 @@ def order_amount(value, field: str) -> Decimal:
     return amount
 
 
-def order_build_lines(lines: list[OrderLineInput]) -> list[OrderLine]:
-    """Unsaved, priced lines for ``lines``; one query for all SKUs, every problem reported."""
+def order_build_lines(lines: list[OrderLineInput], *, skus: dict[int, Sku] | None = None) -> list[OrderLine]:
+    """Unsaved, priced lines for ``lines``; one query for all SKUs (none when ``skus`` is
+    given), every problem reported."""
     if not lines:
         raise order_invalid({"lines": [_("An order needs at least one line.")]})
     if len(lines) > MAX_LINES:
         raise order_invalid({"lines": [_("An order has at most %(max)d lines.") % {"max": MAX_LINES}]})
-    skus = Sku.objects.in_bulk({line.sku_id for line in lines})
+    if skus is None:
+        skus = Sku.objects.in_bulk({line.sku_id for line in lines})
     built: list[OrderLine] = []
     errors: dict[str, dict[str, list[str]]] = {}
     for index, line in enumerate(lines):
@@ -246,6 +248,69 @@ def _schedule_expiry(order_no: str, deadline: datetime) -> None:
         logger.warning("could not schedule the payment timeout of %s; the sweep will close it", order_no, exc_info=True)
 
 
+def order_created_log(order: Order, *, actor: str) -> OrderStatusLog:
+    """The unsaved first status log entry of a new order."""
+    remark = _("Arrived paid.") if order.status == OrderStatus.PAID else _("Order created.")
+    return OrderStatusLog(order=order, from_status="", to_status=order.status, operator=actor, remark=remark)
+
+
+def order_created_events(order: Order) -> list[EventInput]:
+    """``order.created``, and ``order.paid`` for an order that arrived paid (starts the audit)."""
+    payload = order_event_payload(order)
+    topics = ["order.created", "order.paid"] if order.status == OrderStatus.PAID else ["order.created"]
+    return [EventInput(topic=t, aggregate_type="order", aggregate_id=order.order_no, payload=payload) for t in topics]
+
+
+def order_prepare(
+    *,
+    shop,
+    buyer_id: str,
+    lines: list[OrderLineInput],
+    recipient: RecipientInput,
+    discount_amount: Decimal = Decimal(0),
+    shipping_fee: Decimal | None = None,
+    buyer_message: str = "",
+    platform_order_id: str | None = None,
+    paid: PaidInput | None = None,
+    skus: dict[int, Sku] | None = None,
+) -> tuple[Order, list[OrderLine]]:
+    """The unsaved order and its priced lines, every input checked (``order_invalid``).
+
+    No writes; ``skus`` (id -> Sku) saves the SKU query when a batch has read them all.
+    """
+    buyer_id = (buyer_id or "").strip()
+    if not buyer_id or len(buyer_id) > 64:
+        raise order_invalid({"buyer_id": [_("Enter a buyer id of 1 to 64 characters.")]})
+    if len(buyer_message or "") > 500:
+        raise order_invalid({"buyer_message": [_("At most %(limit)d characters.") % {"limit": 500}]})
+    built_lines = order_build_lines(lines, skus=skus)
+    cleaned_recipient = order_clean_recipient(recipient)
+    discount = order_amount(discount_amount, "discount_amount")
+    fee = None if shipping_fee is None else order_amount(shipping_fee, "shipping_fee")
+    goods_total = sum((line.line_total for line in built_lines), ZERO)
+    fee, payable = order_price(goods_total=goods_total, discount_amount=discount, shipping_fee=fee)
+    order = Order(
+        shop=shop,
+        platform=(shop.platform if shop is not None else OWN_PLATFORM),
+        platform_order_id=platform_order_id or None,
+        buyer_id=buyer_id,
+        status=OrderStatus.PAID if paid else OrderStatus.PENDING_PAYMENT,
+        total_amount=goods_total,
+        discount_amount=discount,
+        shipping_fee=fee,
+        payable_amount=payable,
+        buyer_message=buyer_message or "",
+        **recipient_model_fields(cleaned_recipient),
+    )
+    if paid:
+        order.paid_amount = order_amount(paid.amount, "paid_amount")
+        order.paid_at = paid.paid_at
+        order.payment_method = (paid.method or "")[:16]
+    else:
+        order.payment_deadline = timezone.now() + timedelta(minutes=settings.PAYMENT_DEADLINE_MINUTES)
+    return order, built_lines
+
+
 @retry_on_deadlock
 def order_create(
     *,
@@ -277,37 +342,17 @@ def order_create(
         raise ValueError(f"on_shortage must be {ON_SHORTAGE_REFUSE!r} or {ON_SHORTAGE_HOLD!r}, not {on_shortage!r}")
     if on_shortage == ON_SHORTAGE_HOLD and not paid:
         raise ValueError("only orders that arrive paid can be held for stock")
-    buyer_id = (buyer_id or "").strip()
-    if not buyer_id or len(buyer_id) > 64:
-        raise order_invalid({"buyer_id": [_("Enter a buyer id of 1 to 64 characters.")]})
-    if len(buyer_message or "") > 500:
-        raise order_invalid({"buyer_message": [_("At most %(limit)d characters.") % {"limit": 500}]})
-    built_lines = order_build_lines(lines)
-    cleaned_recipient = order_clean_recipient(recipient)
-    discount = order_amount(discount_amount, "discount_amount")
-    fee = None if shipping_fee is None else order_amount(shipping_fee, "shipping_fee")
-    goods_total = sum((line.line_total for line in built_lines), ZERO)
-    fee, payable = order_price(goods_total=goods_total, discount_amount=discount, shipping_fee=fee)
-    now = timezone.now()
-    order = Order(
+    order, built_lines = order_prepare(
         shop=shop,
-        platform=(shop.platform if shop is not None else OWN_PLATFORM),
-        platform_order_id=platform_order_id or None,
         buyer_id=buyer_id,
-        status=OrderStatus.PAID if paid else OrderStatus.PENDING_PAYMENT,
-        total_amount=goods_total,
-        discount_amount=discount,
-        shipping_fee=fee,
-        payable_amount=payable,
-        buyer_message=buyer_message or "",
-        **recipient_model_fields(cleaned_recipient),
+        lines=lines,
+        recipient=recipient,
+        discount_amount=discount_amount,
+        shipping_fee=shipping_fee,
+        buyer_message=buyer_message,
+        platform_order_id=platform_order_id,
+        paid=paid,
     )
-    if paid:
-        order.paid_amount = order_amount(paid.amount, "paid_amount")
-        order.paid_at = paid.paid_at
-        order.payment_method = (paid.method or "")[:16]
-    else:
-        order.payment_deadline = now + timedelta(minutes=settings.PAYMENT_DEADLINE_MINUTES)
     warehouse_ids = order_shop_warehouse_ids(order)
     with transaction.atomic():
         _insert_order(order)
@@ -319,17 +364,8 @@ def order_create(
             if on_shortage != ON_SHORTAGE_HOLD:
                 raise
             shortage = exc
-        OrderStatusLog.objects.create(
-            order=order,
-            from_status="",
-            to_status=order.status,
-            operator=actor,
-            remark=_("Arrived paid.") if paid else _("Order created."),
-        )
-        payload = order_event_payload(order)
-        outbox_publish(topic="order.created", aggregate_type="order", aggregate_id=order.order_no, payload=payload)
-        if paid:
-            outbox_publish(topic="order.paid", aggregate_type="order", aggregate_id=order.order_no, payload=payload)
+        order_created_log(order, actor=actor).save()
+        outbox_publish_many(order_created_events(order))
         if shortage is not None:
             order_hold_out_of_stock(order=order, shortage=shortage, actor=actor)
         order_no, deadline = order.order_no, order.payment_deadline
