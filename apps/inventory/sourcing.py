@@ -60,6 +60,19 @@ def candidate_stocks(sku_ids: Iterable[int], warehouse_ids: Iterable[int] | None
     return list(qs.order_by("id"))
 
 
+def warehouses_to_leave(*, warehouse_ids: Iterable[int], destination: Destination | None) -> tuple[set[int], set[int]]:
+    """Among ``warehouse_ids``: those that no longer take online orders (inactive or not
+    online), and those outside the destination's region (one query)."""
+    unsellable: set[int] = set()
+    far: set[int] = set()
+    for warehouse in Warehouse.objects.filter(pk__in=list(warehouse_ids)):
+        if not (warehouse.is_active and warehouse.accepts_online_orders):
+            unsellable.add(warehouse.pk)
+        if nearness(warehouse, destination) == 2:
+            far.add(warehouse.pk)
+    return unsellable, far
+
+
 def plan_packages(
     *, requests: Sequence[StockRequest], stocks: Sequence[Stock], destination: Destination | None
 ) -> list[Package]:

@@ -2,10 +2,13 @@ import pytest
 
 from apps.core.exceptions import Conflict
 from apps.core.models import OutboxEvent
-from apps.inventory.selectors import ledger_mismatches
+from apps.inventory.models import StockMovement, Warehouse
+from apps.inventory.selectors import ledger_mismatches, reservations_for
 from apps.inventory.services import stock_release
 from apps.orders.models import FS, OrderStatus
+from apps.orders.services import order_update_address
 from apps.orders.services.allocation import order_allocate
+from tests.orders.factories import create_order, pay, recipient
 from tests.orders.factories_fulfillment import (
     SkuFactory,
     WarehouseFactory,
@@ -117,3 +120,71 @@ def test_only_paid_orders_are_allocated():
 
     assert exc.value.code == "not_auditable"
     assert fulfillments_of(order).count() == 1
+
+
+def _moved_to_shanghai(*, sh_stock: int):
+    """An order for 3 units created to 广东 (reserved in Guangzhou), then readdressed to 上海."""
+    shanghai = WarehouseFactory(province="上海市", city="上海市", priority=1)
+    guangzhou = WarehouseFactory(province="广东省", city="广州市", priority=2)
+    sku = SkuFactory()
+    if sh_stock:
+        receive(sku, shanghai, sh_stock)
+    receive(sku, guangzhou, 5)
+    order = create_order((sku, 3), recipient=recipient(province="广东省", city="广州市", district="天河区"))
+    assert (stock_of(sku, guangzhou).reserved, stock_of(sku, shanghai).reserved if sh_stock else 0) == (3, 0)
+    order_update_address(order_no=order.order_no, recipient=recipient(), actor="cs")
+    return order, sku, shanghai, guangzhou
+
+
+def test_allocation_sources_again_when_the_reserved_warehouse_closed_and_the_address_moved():
+    order, sku, shanghai, guangzhou = _moved_to_shanghai(sh_stock=5)
+    Warehouse.objects.filter(pk=guangzhou.pk).update(is_active=False)
+    pay(order)
+
+    result = order_allocate(order_no=order.order_no, actor="t")
+
+    assert result.status == OrderStatus.PENDING_SHIPMENT
+    assert lines_by_warehouse(order) == {shanghai.code: [(sku.code, 3)]}
+    assert (stock_of(sku, shanghai).reserved, stock_of(sku, guangzhou).reserved) == (3, 0)
+    assert [(a.warehouse_id, a.quantity) for a in reservations_for(order.order_no)] == [(shanghai.pk, 3)]
+    notes = set(
+        StockMovement.objects.filter(reference=order.order_no, note="reallocate").values_list("reason", flat=True)
+    )
+    assert notes == {"reserve", "release"}
+    assert ledger_mismatches() == []
+
+
+def test_allocation_sources_again_when_only_the_region_changed():
+    order, sku, shanghai, guangzhou = _moved_to_shanghai(sh_stock=5)
+    pay(order)
+
+    order_allocate(order_no=order.order_no, actor="t")
+
+    assert lines_by_warehouse(order) == {shanghai.code: [(sku.code, 3)]}
+    assert (stock_of(sku, shanghai).reserved, stock_of(sku, guangzhou).reserved) == (3, 0)
+    assert ledger_mismatches() == []
+
+
+def test_a_closed_warehouse_with_no_stock_elsewhere_puts_the_order_on_hold():
+    order, sku, _shanghai, guangzhou = _moved_to_shanghai(sh_stock=0)
+    Warehouse.objects.filter(pk=guangzhou.pk).update(is_active=False)
+    pay(order)
+
+    result = order_allocate(order_no=order.order_no, actor="t")
+
+    assert result.status == OrderStatus.ON_HOLD
+    assert [r["code"] for r in reload(order).hold_reasons] == ["out_of_stock"]
+    assert not fulfillments_of(order).exists()
+    assert stock_of(sku, guangzhou).reserved == 3
+    assert ledger_mismatches() == []
+
+
+def test_a_moved_address_without_nearer_stock_keeps_its_warehouse():
+    order, sku, _shanghai, guangzhou = _moved_to_shanghai(sh_stock=0)
+    pay(order)
+
+    result = order_allocate(order_no=order.order_no, actor="t")
+
+    assert result.status == OrderStatus.PENDING_SHIPMENT
+    assert lines_by_warehouse(order) == {guangzhou.code: [(sku.code, 3)]}
+    assert ledger_mismatches() == []

@@ -20,8 +20,14 @@ from apps.inventory.services.movements import (
     stock_transfer_receive,
     stock_transfer_ship,
 )
-from apps.inventory.services.reservations import stock_consume, stock_reallocate, stock_release, stock_reserve
-from apps.inventory.sourcing import sourcing_plan
+from apps.inventory.services.reservations import (
+    stock_consume,
+    stock_reallocate,
+    stock_release,
+    stock_reserve,
+    stock_resource,
+)
+from apps.inventory.sourcing import sourcing_plan, warehouses_to_leave
 
 __all__ = [
     "Allocation",
@@ -45,7 +51,9 @@ __all__ = [
     "stock_release",
     "stock_reserve",
     "stock_reserve_many",
+    "stock_resource",
     "stock_return_to_stock",
     "stock_transfer_receive",
     "stock_transfer_ship",
+    "warehouses_to_leave",
 ]

@@ -462,6 +462,52 @@ def stock_reallocate(*, reference: str, allocations: Sequence[Allocation], opera
         return reservations_for(reference)
 
 
+def stock_resource(
+    *,
+    reference: str,
+    requests: Sequence[StockRequest],
+    destination: Destination | None,
+    warehouse_ids: Sequence[int] | None = None,
+    operator: str,
+) -> list[Allocation]:
+    """Source the held lines of ``reference`` again and move its reservations to the new plan.
+
+    For a reference whose warehouses no longer suit it (one was deactivated, or the delivery
+    address moved to another region): sourcing runs as for a new reservation, with the
+    units the reference already holds counted as available where they are. The move is
+    ``stock_reallocate``: all or nothing and ledgered; the same plan again changes nothing.
+    Raises ``InsufficientStock`` naming every short SKU when no plan covers the lines; then
+    nothing changes. Returns every active allocation of ``reference``.
+    """
+    requests = _check_requests(requests)
+    with transaction.atomic():
+        held = (
+            Reservation.objects.select_for_update()
+            .filter(
+                reference=reference,
+                status=Reservation.Status.ACTIVE,
+                line_reference__in={r.line_reference for r in requests},
+            )
+            .order_by("id")
+            .values_list("stock_id", "quantity")
+        )
+        own: Counter = Counter()
+        for stock_id, quantity in held:
+            own[stock_id] += quantity
+        stocks = candidate_stocks(needs_of(requests), None if warehouse_ids is None else list(warehouse_ids))
+        for stock in stocks:
+            stock.reserved -= own.get(stock.pk, 0)
+        try:
+            packages = plan_packages(requests=requests, stocks=stocks, destination=destination)
+        except NoPlan as exc:
+            raise insufficient_stock(exc.shortages) from None
+        return stock_reallocate(
+            reference=reference,
+            allocations=[a for package in packages for a in package.allocations],
+            operator=operator,
+        )
+
+
 def _line_totals(allocations: Counter) -> Counter:
     totals: Counter = Counter()
     for (line, sku_id, _wh), quantity in allocations.items():

@@ -5,6 +5,12 @@ sourcing: one warehouse that ships everything, else the fewest packages), so all
 follows it: one fulfillment per warehouse, each line's reserved quantity in the package of
 the warehouse that holds it. An order with no active reservation (its stock was released)
 reserves again; if the stock is gone, it goes on hold with reason ``out_of_stock``.
+
+The warehouses may no longer suit the order by then: one was deactivated or stopped taking
+online orders, or the address moved to another region. Then sourcing runs again and the
+reservations move to its plan (``stock_resource``: all or nothing, ledgered). If no plan
+covers the lines, an order whose warehouse no longer ships goes on hold as out of stock;
+one that only moved region keeps the warehouses it has.
 """
 
 from collections import defaultdict
@@ -14,9 +20,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.core.exceptions import Conflict
-from apps.inventory.domain import Allocation, InsufficientStock
-from apps.orders.models import Order, OrderStatus
-from apps.orders.services.common import order_apply_transition, order_lock
+from apps.inventory.domain import Allocation, Destination, InsufficientStock, StockRequest
+from apps.inventory.services import stock_resource, warehouses_to_leave
+from apps.orders.models import Order, OrderLine, OrderStatus
+from apps.orders.services.common import order_apply_transition, order_lock, order_shop_warehouse_ids
 from apps.orders.services.fulfillment import FulfillmentErrorCode, fulfillment_create, fulfillment_publish
 from apps.orders.services.shortage import order_hold_out_of_stock, order_reserve_stock
 
@@ -32,6 +39,7 @@ def order_allocate_locked(*, order: Order, actor: str, remark: str = "") -> Orde
     lines = list(order.lines.all())
     try:
         allocations = order_reserve_stock(order=order, actor=actor, lines=lines)
+        allocations = _source_again_if_unsuitable(order=order, lines=lines, allocations=allocations, actor=actor)
     except InsufficientStock as exc:
         return order_hold_out_of_stock(order=order, shortage=exc, actor=actor)
     by_line: dict[int, list[Allocation]] = defaultdict(list)
@@ -68,6 +76,33 @@ def order_allocate_locked(*, order: Order, actor: str, remark: str = "") -> Orde
     for fulfillment in fulfillments:
         fulfillment_publish(fulfillment, order_nos=[order.order_no])
     return order
+
+
+def _source_again_if_unsuitable(
+    *, order: Order, lines: list[OrderLine], allocations: list[Allocation], actor: str
+) -> list[Allocation]:
+    destination = Destination(province=order.province, city=order.city)
+    unsellable, far = warehouses_to_leave(warehouse_ids={a.warehouse_id for a in allocations}, destination=destination)
+    if not unsellable and not far:
+        return allocations
+    references = {line_id_of(a.line_reference): a.line_reference for a in allocations}
+    try:
+        return stock_resource(
+            reference=order.order_no,
+            requests=[
+                StockRequest(
+                    sku_id=line.sku_id, quantity=line.quantity, line_reference=references.get(line.pk, str(line.pk))
+                )
+                for line in lines
+            ],
+            destination=destination,
+            warehouse_ids=order_shop_warehouse_ids(order) or None,
+            operator=actor,
+        )
+    except InsufficientStock:
+        if unsellable:
+            raise
+        return allocations
 
 
 def order_allocate(*, order_no: str, actor: str) -> Order:
