@@ -1,9 +1,12 @@
 """Raw platform orders -> formal orders, in batches.
 
 A batch reads its raw orders, the SKU mappings and the already linked orders in three
-queries, then converts each raw order in its own transaction (row-locked, ``SKIP LOCKED``
-so two workers never convert the same one): one bad order is recorded as failed and the
-rest of the batch goes on.
+queries. Its new paid orders are then created together, in one transaction with a number
+of queries that does not grow with the batch (``orders_create_paid_batch``): a draft the
+orders app refuses, or one with an unmapped SKU, is recorded as failed and the others go on.
+Every other raw order (an update of a converted one, a locked, unpaid or cancelled one), and
+the new ones too if their batch fails as a whole, is converted in its own transaction. Raw
+orders are row-locked with ``SKIP LOCKED``, so two workers never convert the same one.
 
 Decisions:
 - Only paid platform orders become formal orders, entering ``paid`` (then audit). An unpaid
