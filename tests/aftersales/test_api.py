@@ -218,3 +218,27 @@ def test_exchange_to_an_unknown_or_inactive_sku_is_refused_and_creates_nothing(c
     assert (inactive.status_code, inactive.json()["code"]) == (400, "exchange_sku_inactive")
     assert inactive.json()["message"]
     assert not AfterSale.objects.exists()
+
+
+def test_sku_split_over_two_lines_maps_past_the_items_another_aftersale_claims(client, shop, shirt):
+    order = deliver(pay(place_order(shop, [(shirt, 2, "50.00"), (shirt, 3, "40.00")])))
+    first_line, second_line = order.lines.order_by("pk")
+
+    def open_return(lines, amount):
+        body = {
+            "order_no": order.order_no,
+            "type": "return_refund",
+            "lines": lines,
+            "amount": amount,
+            "reason": "Too big",
+        }
+        return client.post("/api/v1/aftersales", body)
+
+    assert open_return([{"order_line_id": first_line.pk, "quantity": 2}], "100.00").status_code == 201
+
+    by_sku = open_return([{"sku_id": shirt.pk, "quantity": 3}], "120.00")
+
+    assert by_sku.status_code == 201, by_sku.content
+    assert [(line["order_line_id"], line["quantity"]) for line in by_sku.json()["lines"]] == [(second_line.pk, 3)]
+    too_many = open_return([{"sku_id": shirt.pk, "quantity": 1}], "0")
+    assert (too_many.status_code, too_many.json()["code"]) == (422, "quantity_exceeds_returnable")
