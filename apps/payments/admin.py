@@ -82,7 +82,7 @@ class PaymentAdmin(admin.ModelAdmin):
     list_filter = ("provider", "status", "flagged_for_finance", "created_at")
     search_fields = ("=out_trade_no", "=order_no", "=transaction_id")
     inlines = [RefundInline, NotificationInline]
-    actions = ["query_provider", "refund"]
+    actions = ["query_provider", "refund", "refund_received"]
     fieldsets = (
         (None, {"fields": ("out_trade_no", "order_no", "provider", "amount", "status", "description")}),
         (_("Provider"), {"fields": ("transaction_id", "paid_amount", "paid_at", "client_params", "last_queried_at")}),
@@ -111,6 +111,25 @@ class PaymentAdmin(admin.ModelAdmin):
             except (ApplicationError, ProviderUnavailable, ProviderRefused) as exc:
                 self.message_user(request, f"{payment.out_trade_no}: {exc}", messages.ERROR)
         self.message_user(request, gettext("%(count)d payments queried.") % {"count": done}, messages.SUCCESS)
+
+    @admin.action(description=_("Refund what flagged payments received"), permissions=["issue_refund"])
+    def refund_received(self, request, queryset):
+        for payment_id in queryset.values_list("pk", flat=True):
+            try:
+                refund = services.payment_refund_received(
+                    payment_id=payment_id,
+                    reason=gettext("Paid amount differs from the payable amount."),
+                    actor=admin_actor(request),
+                )
+            except ApplicationError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                continue
+            self.message_user(
+                request,
+                gettext("Refund %(reference)s of %(amount)s requested.")
+                % {"reference": refund.reference, "amount": refund.amount},
+                messages.SUCCESS,
+            )
 
     @admin.action(description=_("Refund the selected payment"), permissions=["issue_refund"])
     def refund(self, request, queryset):

@@ -11,6 +11,7 @@ class PaymentErrorCode(StrEnum):
     ORDER_ALREADY_PAID = "order_already_paid"
     REFUND_EXCEEDS_PAID = "refund_exceeds_paid"
     REFUND_REFERENCE_REUSED = "refund_reference_reused"
+    PAYMENT_NOT_REFUNDABLE = "payment_not_refundable"
     PROVIDER_UNAVAILABLE = "provider_unavailable"
     PROVIDER_REFUSED = "provider_refused"
     INVALID_SIGNATURE = "invalid_signature"

@@ -17,17 +17,21 @@ def payments_paid_total(order_no: str) -> Decimal:
     return to_money(total or ZERO)
 
 
+def _order_refunds(order_no: str) -> QuerySet[Refund]:
+    """Refunds of what the order was paid: not the return of money a flagged payment
+    received (another amount than the payable), which never counted as paid."""
+    return Refund.objects.filter(order_no=order_no, payment__status=PaymentStatus.SUCCEEDED)
+
+
 def refunds_total(order_no: str) -> Decimal:
     """Refunds that count against what was paid: requested, processing and succeeded."""
-    total = Refund.objects.filter(order_no=order_no, status__in=REFUND_COUNTING_STATUSES).aggregate(s=Sum("amount"))[
-        "s"
-    ]
+    total = _order_refunds(order_no).filter(status__in=REFUND_COUNTING_STATUSES).aggregate(s=Sum("amount"))["s"]
     return to_money(total or ZERO)
 
 
 def refunds_succeeded_total(order_no: str) -> Decimal:
-    """Money actually returned to the buyer."""
-    total = Refund.objects.filter(order_no=order_no, status=RefundStatus.SUCCEEDED).aggregate(s=Sum("amount"))["s"]
+    """Money actually returned to the buyer for the order."""
+    total = _order_refunds(order_no).filter(status=RefundStatus.SUCCEEDED).aggregate(s=Sum("amount"))["s"]
     return to_money(total or ZERO)
 
 

@@ -122,10 +122,17 @@ class AlipayProvider(PaymentProvider):
             raise ProviderUnavailable(f"Alipay {method}: {code} {node.get('sub_code', '')} {node.get('sub_msg', '')}")
         raise ProviderRefused(node.get("sub_code") or str(code), node.get("sub_msg") or node.get("msg", ""))
 
-    def create_payment(self, *, out_trade_no: str, amount: Decimal, description: str, notify_url: str) -> dict:
+    def create_payment(
+        self, *, out_trade_no: str, amount: Decimal, description: str, notify_url: str, expires_at: datetime
+    ) -> dict:
         node = self._call(
             "alipay.trade.precreate",
-            {"out_trade_no": out_trade_no, "total_amount": str(to_money(amount)), "subject": description},
+            {
+                "out_trade_no": out_trade_no,
+                "total_amount": str(to_money(amount)),
+                "subject": description,
+                "time_expire": timezone.localtime(expires_at, _SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
+            },
             notify_url=notify_url,
         )
         return {"provider": self.name, "qr_code": node["qr_code"]}

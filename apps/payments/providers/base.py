@@ -105,8 +105,13 @@ class PaymentProvider(abc.ABC):
     name: str
 
     @abc.abstractmethod
-    def create_payment(self, *, out_trade_no: str, amount: Decimal, description: str, notify_url: str) -> dict:
-        """Open the trade at the provider; returns what the buyer's client needs (code_url, qr_code)."""
+    def create_payment(
+        self, *, out_trade_no: str, amount: Decimal, description: str, notify_url: str, expires_at: datetime
+    ) -> dict:
+        """Open the trade at the provider; returns what the buyer's client needs (code_url, qr_code).
+
+        ``expires_at`` is the order's payment deadline: the provider stops taking money for the
+        trade then, even if our close never reaches it."""
 
     @abc.abstractmethod
     def parse_notification(self, *, headers: dict[str, str], body: bytes) -> Notification:

@@ -213,7 +213,9 @@ class WechatPayProvider(PaymentProvider):
 
     # --- strategy -------------------------------------------------------------------------
 
-    def create_payment(self, *, out_trade_no: str, amount: Decimal, description: str, notify_url: str) -> dict:
+    def create_payment(
+        self, *, out_trade_no: str, amount: Decimal, description: str, notify_url: str, expires_at: datetime
+    ) -> dict:
         data = self._call(
             "POST",
             "/v3/pay/transactions/native",
@@ -223,6 +225,7 @@ class WechatPayProvider(PaymentProvider):
                 "description": description,
                 "out_trade_no": out_trade_no,
                 "notify_url": notify_url,
+                "time_expire": expires_at.astimezone(_SHANGHAI).replace(microsecond=0).isoformat(),
                 "amount": {"total": to_cents(amount), "currency": "CNY"},
             },
         )

@@ -67,6 +67,7 @@ class Trade:
     notify_url: str
     transaction_id: str
     status: str = "NOTPAY"  # NOTPAY, SUCCESS, CLOSED
+    time_expire: str = ""  # as the merchant sent it (WeChat RFC 3339, Alipay yyyy-MM-dd HH:mm:ss)
     paid_amount: Decimal | None = None
     paid_at: datetime | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(SHANGHAI))
@@ -385,6 +386,7 @@ class SandboxGateway:
                 description=data.get("description", ""),
                 notify_url=data.get("notify_url", ""),
                 transaction_id="4200" + secrets.token_hex(12)[:24],
+                time_expire=data.get("time_expire", ""),
             )
             self._schedule_autopay(out_trade_no)
         return 200, {"code_url": f"{self.config.public_url}/sandbox/pay/{out_trade_no}"}
@@ -486,6 +488,7 @@ class SandboxGateway:
                     description=biz.get("subject", ""),
                     notify_url=params.get("notify_url", ""),
                     transaction_id=_now().strftime("%Y%m%d") + "2200" + secrets.token_hex(8),
+                    time_expire=biz.get("time_expire", ""),
                 )
                 self._schedule_autopay(out_trade_no)
             elif trade.status == "SUCCESS":

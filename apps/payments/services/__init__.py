@@ -12,7 +12,13 @@ from apps.payments.services.payments import (
     payments_query_open,
 )
 from apps.payments.services.reconciliation import reconciliation_run, statement_import
-from apps.payments.services.refunds import refund_apply_result, refund_request, refund_submit, refunds_process_due
+from apps.payments.services.refunds import (
+    payment_refund_received,
+    refund_apply_result,
+    refund_request,
+    refund_submit,
+    refunds_process_due,
+)
 
 __all__ = [
     "PaymentStart",
@@ -21,6 +27,7 @@ __all__ = [
     "payment_notification_handle",
     "payment_provider_close",
     "payment_query",
+    "payment_refund_received",
     "payment_start",
     "payments_close_expired",
     "payments_query_open",

@@ -7,6 +7,7 @@ payment, so a callback and an active query racing each other apply it exactly on
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -61,16 +62,36 @@ def _provider_or_error(provider: str):
     return get_provider(provider)
 
 
-def payment_start(*, order_no: str, amount: Decimal, provider: str, description: str, actor: str) -> PaymentStart:
+def payment_start(
+    *,
+    order_no: str,
+    amount: Decimal,
+    provider: str,
+    description: str,
+    actor: str,
+    expires_at: datetime | None = None,
+) -> PaymentStart:
     """Open a payment for ``order_no`` at ``provider`` and return what the buyer's client needs.
 
-    An open payment of the same order, provider and amount is reused (its code_url is still
-    valid), so a client that retries does not open a second trade. Does network I/O: never
-    call it inside another app's transaction.
+    ``expires_at`` is the order's payment deadline, sent to the provider as the trade's
+    ``time_expire`` so its QR code stops taking money when we stop accepting it; without it,
+    the payment's own deadline (``PAYMENT_DEADLINE_MINUTES`` from now, when the sweep closes
+    it). An open payment of the same order, provider and amount is reused (its code_url is
+    still valid), so a client that retries does not open a second trade. Does network I/O:
+    never call it inside another app's transaction.
     """
     amount = to_money(amount)
     if amount <= 0:
         raise Unprocessable(PaymentErrorCode.INVALID_AMOUNT, _("The amount to pay must be positive."))
+    now = timezone.now()
+    if expires_at is None:
+        expires_at = now + timedelta(minutes=settings.PAYMENT_DEADLINE_MINUTES)
+    if expires_at <= now:
+        raise Conflict(
+            PaymentErrorCode.ORDER_NOT_PAYABLE,
+            _("The payment deadline of order %(order_no)s has passed.") % {"order_no": order_no},
+            {"expires_at": expires_at.isoformat()},
+        )
     strategy = _provider_or_error(provider)
     with transaction.atomic():
         if Payment.objects.filter(order_no=order_no, status=PaymentStatus.SUCCEEDED).exists():
@@ -97,6 +118,7 @@ def payment_start(*, order_no: str, amount: Decimal, provider: str, description:
             amount=amount,
             description=payment.description or order_no,
             notify_url=notify_url(provider),
+            expires_at=expires_at,
         )
     except ProviderUnavailable as exc:
         logger.warning("payment %s: provider %s unavailable: %s", payment.out_trade_no, provider, exc)
@@ -134,7 +156,9 @@ def payment_apply_trade(*, trade: TradeResult, actor: str) -> tuple[Payment, str
 
     Paid with the expected amount: the payment succeeds (even if we had closed it: the money
     is real) and ``payment.succeeded`` goes to the orders app. Paid with another amount: the
-    payment is flagged for finance and ``payment.amount_mismatch`` published; it is not paid.
+    payment is flagged for finance and ``payment.amount_mismatch`` published; it is not paid,
+    and what it received goes back (``payment_refund_received``: finance, or the order's
+    timeout or cancellation through ``payment_close_for_order``).
     """
     with transaction.atomic():
         payment = Payment.objects.select_for_update().filter(out_trade_no=trade.out_trade_no).first()
@@ -305,11 +329,21 @@ def payment_close_for_order(*, order_no: str) -> int:
     No network I/O (it runs inside order transactions): each payment is closed here and a
     ``payment.closed`` event asks our own consumer to close the trade at the provider. A buyer
     who pays in between is still recorded: the provider's success wins over ``closed``.
+    A payment flagged for finance that received money (another amount than the payable) is
+    not just closed: what it received is refunded (``payment_refund_received``).
     """
+    from apps.payments.services.refunds import refund_received_locked
+
     closed = 0
     with transaction.atomic():
         now = timezone.now()
         for payment in Payment.objects.select_for_update().filter(order_no=order_no, status=PaymentStatus.CREATED):
+            if payment.flagged_for_finance and payment.paid_amount:
+                refund_received_locked(
+                    payment=payment, reason=_("The order can no longer be paid."), actor="system:payments"
+                )
+                closed += 1
+                continue
             payment.close()
             payment.closed_at = now
             payment.save(update_fields=["status", "closed_at", "updated_at"])

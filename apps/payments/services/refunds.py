@@ -5,6 +5,9 @@ query.
 The rule finance cares about: refunds that are requested, processing or succeeded never add
 up to more than the order's succeeded payments. It is checked with the order's succeeded
 payment rows locked, so two concurrent refund requests are decided one after the other.
+Money a payment flagged for finance received (another amount than the payable) was never
+the order's: ``payment_refund_received`` gives it back, and its success is published as
+``payment.received_refunded``, not as a refund of the order.
 """
 
 import logging
@@ -107,6 +110,58 @@ def refund_request(*, order_no: str, amount: Decimal, reason: str, reference: st
     return refund
 
 
+def payment_refund_received(*, payment_id: int, reason: str, actor: str) -> Refund:
+    """Give back what a payment flagged for finance received (finance's admin action).
+
+    A provider that collected another amount than the payable leaves the payment flagged and
+    not paid: that money belongs to no order, so it can only go back. The payment is closed
+    (it will never pay the order) and a refund of what it received, less refunds already
+    counting against it, is requested. Safe to repeat: while a refund is under way (or done)
+    it is returned; after a failed one, the rest is asked for again under a new reference.
+    """
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().filter(pk=payment_id).first()
+        if payment is None:
+            raise NotFound(PaymentErrorCode.PAYMENT_NOT_FOUND, _("No such payment."))
+        return refund_received_locked(payment=payment, reason=reason, actor=actor)
+
+
+def refund_received_locked(*, payment: Payment, reason: str, actor: str) -> Refund:
+    """``payment_refund_received`` for a payment the caller already locked (no network I/O)."""
+    if payment.status == PaymentStatus.SUCCEEDED or not payment.flagged_for_finance or not payment.paid_amount:
+        raise Conflict(
+            PaymentErrorCode.PAYMENT_NOT_REFUNDABLE,
+            _("Payment %(no)s did not receive money outside an order; refund the order instead.")
+            % {"no": payment.out_trade_no},
+            {"status": payment.status, "flagged_for_finance": payment.flagged_for_finance},
+        )
+    now = timezone.now()
+    if payment.status == PaymentStatus.CREATED:
+        payment.close()
+        payment.closed_at = now
+        payment.save(update_fields=["status", "closed_at", "updated_at"])
+    refunds = list(payment.refunds.order_by("pk"))
+    counted = [r for r in refunds if r.status in REFUND_COUNTING_STATUSES]
+    remaining = payment.paid_amount - sum((r.amount for r in counted), ZERO)
+    if remaining <= 0:
+        return counted[-1]
+    refund = Refund.objects.create(
+        payment=payment,
+        order_no=payment.order_no,
+        reference=f"received:{payment.out_trade_no}:{len(refunds) + 1}",
+        out_refund_no=next_number(),
+        amount=remaining,
+        reason=reason[:255],
+        requested_by=actor,
+        next_attempt_at=now,
+    )
+    outbox_publish(
+        topic="refund.requested", aggregate_type="refund", aggregate_id=refund.pk, payload=_refund_event(refund)
+    )
+    logger.info("payment %s: refund of the %s received requested (%s)", payment.out_trade_no, remaining, actor)
+    return refund
+
+
 def refund_apply_result(*, result: RefundResult, actor: str) -> tuple[Refund, str]:
     """Apply the provider's answer about a refund (reply, callback or query) under a row lock."""
     with transaction.atomic():
@@ -126,8 +181,14 @@ def refund_apply_result(*, result: RefundResult, actor: str) -> tuple[Refund, st
             refund.succeeded_at = timezone.now()
             refund.next_attempt_at = None
             refund.save(update_fields=["status", "provider_refund_id", "succeeded_at", "next_attempt_at", "updated_at"])
+            # Money a flagged payment received was never the order's: the orders app must not
+            # book its return as a refund of the order.
+            order_money = refund.payment.status == PaymentStatus.SUCCEEDED
             outbox_publish(
-                topic="refund.succeeded", aggregate_type="refund", aggregate_id=refund.pk, payload=_refund_event(refund)
+                topic="refund.succeeded" if order_money else "payment.received_refunded",
+                aggregate_type="refund",
+                aggregate_id=refund.pk,
+                payload=_refund_event(refund),
             )
             logger.info("refund %s succeeded (%s)", refund.reference, actor)
             return refund, "succeeded"
@@ -183,7 +244,7 @@ def _send(strategy, refund: Refund) -> RefundResult:
         out_trade_no=payment.out_trade_no,
         reference=refund.out_refund_no,
         amount=refund.amount,
-        total=payment.amount,
+        total=payment.paid_amount or payment.amount,
         reason=refund.reason,
         notify_url=notify_url(payment.provider),
     )
