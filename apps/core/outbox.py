@@ -22,8 +22,10 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from apps.core.models import OutboxDelivery, OutboxEvent
+from apps.core.alerts import alert_raise
+from apps.core.models import Alert, OutboxDelivery, OutboxEvent
 
 logger = logging.getLogger(__name__)
 
@@ -189,6 +191,44 @@ def _record_outcome(deliveries: list[OutboxDelivery], error: str) -> None:
                 delivery.next_attempt_at = now + _backoff(delivery.attempts)
     OutboxDelivery.objects.bulk_update(
         deliveries, ["status", "attempts", "next_attempt_at", "last_error", "delivered_at"]
+    )
+    for delivery in deliveries:
+        if delivery.status == OutboxDelivery.Status.FAILED:
+            _alert_failed(delivery)
+
+
+def _alert_failed(delivery: OutboxDelivery) -> None:
+    """A delivery out of attempts will not be retried on its own (its side effect, e.g. the
+    search index, stays stale): staff are alerted, one open alert per consumer; the admin's
+    retry action requeues the failed deliveries."""
+    event = delivery.event
+    logger.error("outbox delivery %s to %s failed for good on event %s", delivery.pk, delivery.consumer, event.pk)
+    alert_raise(
+        kind="outbox_delivery_failed",
+        dedup_key=f"outbox-delivery-failed:{delivery.consumer}",
+        severity=Alert.Severity.ERROR,
+        message=_(
+            "Outbox consumer %(consumer)s gave up on event %(event)s (%(topic)s %(aggregate)s) after %(attempts)s "
+            "attempts: %(error)s"
+        )
+        % {
+            "consumer": delivery.consumer,
+            "event": event.pk,
+            "topic": event.topic,
+            "aggregate": f"{event.aggregate_type}:{event.aggregate_id}",
+            "attempts": delivery.attempts,
+            "error": delivery.last_error[:200],
+        },
+        details={
+            "consumer": delivery.consumer,
+            "delivery_id": delivery.pk,
+            "event_id": event.pk,
+            "topic": event.topic,
+            "aggregate_type": event.aggregate_type,
+            "aggregate_id": event.aggregate_id,
+            "attempts": delivery.attempts,
+            "error": delivery.last_error[:1000],
+        },
     )
 
 

@@ -186,3 +186,50 @@ def test_two_relays_in_parallel_deliver_each_event_exactly_once(consumers):
     assert errors == []
     assert sorted(received) == sorted(event_ids)
     assert OutboxDelivery.objects.filter(status=OutboxDelivery.Status.DELIVERED).count() == 60
+
+
+@pytest.mark.django_db
+def test_a_delivery_that_fails_for_good_raises_one_alert_per_consumer(consumers, settings):
+    from apps.core.models import Alert
+
+    settings.OUTBOX_MAX_ATTEMPTS = 2
+
+    @consumers("coretest.down", topics=["coretest.*"])
+    def down(event):
+        raise RuntimeError("peer is down")
+
+    first, second = publish(aggregate_id="A1"), publish(aggregate_id="A2")
+    outbox_relay()
+    assert not Alert.objects.exists(), "a retry is still scheduled: no alert yet"
+
+    make_due(first)
+    make_due(second)
+    outbox_relay()
+    assert OutboxDelivery.objects.filter(status=OutboxDelivery.Status.FAILED).count() == 2
+    (alert,) = Alert.objects.all()
+    assert alert.is_open
+    assert (alert.kind, alert.severity, alert.occurrences) == ("outbox_delivery_failed", "error", 2)
+    assert "coretest.down" in alert.message
+    assert str(first.pk) in alert.message
+    assert alert.details["consumer"] == "coretest.down"
+    assert alert.details["event_id"] == first.pk
+    assert alert.details["topic"] == "coretest.happened"
+    assert "peer is down" in alert.details["error"]
+
+
+@pytest.mark.django_db
+def test_a_failed_batch_alerts_for_its_consumer(consumers, settings):
+    from apps.core.models import Alert
+
+    settings.OUTBOX_MAX_ATTEMPTS = 1
+
+    @consumers("coretest.bulk", topics=["coretest.*"], batch=True)
+    def bulk(events):
+        raise ConnectionError("cluster unreachable")
+
+    event = publish()
+    outbox_relay()
+    (alert,) = Alert.objects.all()
+    assert alert.details["consumer"] == "coretest.bulk"
+    assert alert.details["event_id"] == event.pk
+    assert alert.dedup_key == "outbox-delivery-failed:coretest.bulk"
