@@ -6,6 +6,7 @@ import io
 import pytest
 from django.contrib.auth.models import Permission
 
+from apps.inventory.models import Sku
 from apps.orders.models import Order, OrderReport
 from apps.orders.reports.services import report_build
 from tests.reports.conftest import MONDAY
@@ -39,15 +40,58 @@ def test_dashboard_shows_charts_from_local_static_and_the_figures(admin_client, 
     assert (totals["orders"], str(totals["gmv"])) == (5, "369.91")
 
 
-def test_csv_export_has_a_row_per_day_and_per_shop(admin_client, built):
+def export_rows(admin_client) -> list[dict]:
     response = admin_client.get(EXPORT, RANGE)
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
-    assert rows[0][:6] == ["period", "start", "end", "orders_count", "paid_orders_count", "gmv"]
-    monday = [row for row in rows[1:] if row[1] == "2025-03-10"]
-    assert monday[0][:9] == ["day", "2025-03-10", "2025-03-10", "3", "3", "359.91", "359.91", "30.00", "119.97"]
-    assert sorted((row[13], row[5]) for row in monday[1:]) == [("jd-store", "200.01"), ("tm-flagship", "159.90")]
+    header, *rows = csv.reader(io.StringIO(response.content.decode("utf-8-sig")))
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+def pick(rows: list[dict], section: str, *columns: str, day: str = "2025-03-10") -> list[tuple]:
+    return [tuple(row[c] for c in columns) for row in rows if row["section"] == section and row["start"] == day]
+
+
+def test_csv_export_has_the_totals_and_every_section_of_the_dashboard(admin_client, built):
+    rows = export_rows(admin_client)
+    money = ("orders_count", "paid_orders_count", "gmv", "paid_amount", "refunded_amount")
+
+    # Monday (Shanghai): created o1, o3, o4; paid o1 100.00 (30.00 refunded), o2 59.90, o3 200.01;
+    # shipped o3 after 2 h, o1 after 10 h, o6 after 48 h
+    assert pick(rows, "total", *money, "average_order_value", "shipped_count", "ship_seconds_p50") == [
+        ("3", "3", "359.91", "359.91", "30.00", "119.97", "3", "36000")
+    ]
+    assert sorted(pick(rows, "shop", "shop_code", "shop_name", "platform", *money)) == [
+        ("jd-store", built["jd"].name, "jd", "2", "1", "200.01", "200.01", "0.00"),
+        ("tm-flagship", built["tmall"].name, "tmall", "1", "2", "159.90", "159.90", "30.00"),
+    ]
+    assert pick(rows, "platform", "platform", "shop_code", *money) == [
+        ("jd", "", "2", "1", "200.01", "200.01", "0.00"),
+        ("tmall", "", "1", "2", "159.90", "159.90", "30.00"),
+    ]
+    # status counts of Monday's orders as they are in the database
+    created = Order.objects.filter(order_no__in=[built[o].order_no for o in ("o1", "o3", "o4")])
+    expected = sorted((s, str(created.filter(status=s).count())) for s in set(created.values_list("status", flat=True)))
+    assert expected == [("pending_payment", "1"), ("shipped", "2")]
+    assert sorted(pick(rows, "status", "status", "orders_count")) == expected
+    # lines of the orders paid on Monday: X 2 for 60.00 (o1), Y 1 + 3 for 40.00 + 200.01, Z 5 for 59.90
+    names = dict(Sku.objects.values_list("code", "name"))
+    assert pick(rows, "top_sku_by_quantity", "sku_code", "sku_name", "quantity", "amount") == [
+        ("Z", names["Z"], "5", "59.90"),
+        ("Y", names["Y"], "4", "240.01"),
+        ("X", names["X"], "2", "60.00"),
+    ]
+    assert pick(rows, "top_sku_by_amount", "sku_code", "amount") == [("Y", "240.01"), ("X", "60.00"), ("Z", "59.90")]
+    # a section row carries only its own figures
+    (status_row,) = [r for r in rows if r["section"] == "status" and r["status"] == "pending_payment"]
+    assert (status_row["gmv"], status_row["sku_code"], status_row["shop_code"]) == ("", "", "")
+
+
+def test_csv_export_of_a_day_with_nothing_paid_lists_no_skus(admin_client, built):
+    rows = export_rows(admin_client)
+    # Sunday: o2 was created (paid on Monday): one created order, nothing paid
+    assert [row["section"] for row in rows if row["start"] == "2025-03-09"] == ["total", "shop", "platform", "status"]
+    assert pick(rows, "total", "orders_count", "gmv", day="2025-03-09") == [("1", "0.00")]
 
 
 def test_bad_range_is_refused(admin_client):

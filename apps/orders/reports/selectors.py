@@ -152,6 +152,7 @@ def report_list(*, period: str, first: date, last: date) -> QuerySet[OrderReport
 
 
 CSV_COLUMNS = (
+    "section",
     "period",
     "start",
     "end",
@@ -165,32 +166,61 @@ CSV_COLUMNS = (
     "ship_seconds_avg",
     "ship_seconds_p50",
     "ship_seconds_p90",
+    "shop_code",
+    "shop_name",
+    "platform",
+    "status",
+    "sku_code",
+    "sku_name",
+    "quantity",
+    "amount",
 )
+TOTAL_FIELDS = CSV_COLUMNS[4:14]
 
 
 def report_csv_rows(reports: QuerySet[OrderReport]):
-    """Header, one row per report, then one row per shop of each report (for finance)."""
-    yield [*CSV_COLUMNS, "shop_code", "platform"]
+    """The header, then per report the sections of the dashboard, one row each, told apart
+    by the first column: ``total`` (the report's figures), ``shop`` and ``platform`` (orders
+    created; paid orders and money of orders paid), ``status`` (orders created, by their
+    status now, in ``orders_count``), ``top_sku_by_quantity`` and ``top_sku_by_amount``."""
+    yield list(CSV_COLUMNS)
     for report in reports:
-        yield [*(_cell(getattr(report, name)) for name in CSV_COLUMNS), "", ""]
+        head = {"period": report.period, "start": report.start, "end": report.end}
+        yield _csv_row("total", head, {name: getattr(report, name) for name in TOTAL_FIELDS})
         for shop in report.by_shop:
-            yield [
-                report.period,
-                report.start.isoformat(),
-                report.end.isoformat(),
-                shop["orders"],
-                shop["paid_orders"],
-                shop["gmv"],
-                shop["paid_amount"],
-                shop["refunded_amount"],
-                "",
-                "",
-                "",
-                "",
-                "",
-                shop["shop_code"],
-                shop["platform"],
-            ]
+            yield _csv_row("shop", head, _money_cells(shop), shop_code=shop["shop_code"], shop_name=shop["shop_name"])
+        for platform in report.by_platform:
+            yield _csv_row("platform", head, _money_cells(platform))
+        for status, count in report.by_status.items():
+            yield _csv_row("status", head, {"orders_count": count}, status=status)
+        for section, skus in (
+            ("top_sku_by_quantity", report.top_skus_by_quantity),
+            ("top_sku_by_amount", report.top_skus_by_amount),
+        ):
+            for sku in skus:
+                yield _csv_row(
+                    section,
+                    head,
+                    {"quantity": sku["quantity"], "amount": sku["amount"]},
+                    sku_code=sku["sku_code"],
+                    sku_name=sku["name"] or "",
+                )
+
+
+def _money_cells(row: dict) -> dict:
+    return {
+        "orders_count": row["orders"],
+        "paid_orders_count": row["paid_orders"],
+        "gmv": row["gmv"],
+        "paid_amount": row["paid_amount"],
+        "refunded_amount": row["refunded_amount"],
+        "platform": row["platform"],
+    }
+
+
+def _csv_row(section: str, head: dict, cells: dict, **more) -> list[str]:
+    values = {"section": section, **head, **cells, **more}
+    return [_cell(values.get(name)) for name in CSV_COLUMNS]
 
 
 def _cell(value) -> str:
