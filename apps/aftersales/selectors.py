@@ -1,7 +1,9 @@
 """Reads for the API, the admin and the event consumers."""
 
+import django_filters
 from django.db.models import QuerySet, Sum
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from apps.aftersales.error_codes import AfterSaleErrorCode
 from apps.aftersales.models import AfterSale, AfterSaleLine, AfterSaleStatus
@@ -26,6 +28,15 @@ def aftersale_get(*, aftersale_no: str, shop_id: int | None = None) -> AfterSale
 def aftersale_list(*, shop_id: int | None = None) -> QuerySet[AfterSale]:
     query = AfterSale.objects.select_related("order")
     return query if shop_id is None else query.filter(shop_id=shop_id)
+
+
+class AfterSaleFilter(django_filters.FilterSet):
+    order_no = django_filters.CharFilter(field_name="order__order_no", label=gettext_lazy("Order number"))
+    status = django_filters.MultipleChoiceFilter(choices=AfterSaleStatus.choices, label=gettext_lazy("Status"))
+
+    class Meta:
+        model = AfterSale
+        fields = ["order_no", "status"]
 
 
 def aftersale_lines_from_skus(

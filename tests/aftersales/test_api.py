@@ -1,4 +1,5 @@
 from decimal import Decimal
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 from django.utils import timezone
@@ -155,7 +156,7 @@ def test_staff_session_opens_as_staff(staff_client, delivered):
 
 def test_schema_documents_the_endpoints(staff_client):
     schema = staff_client.get("/api/schema/").content.decode()
-    for path in ("/api/v1/aftersales", "/return-shipment", "aftersale_cancel"):
+    for path in ("/api/v1/aftersales", "/return-shipment", "aftersale_cancel", "aftersale_list"):
         assert path in schema
 
 
@@ -242,3 +243,31 @@ def test_sku_split_over_two_lines_maps_past_the_items_another_aftersale_claims(c
     assert [(line["order_line_id"], line["quantity"]) for line in by_sku.json()["lines"]] == [(second_line.pk, 3)]
     too_many = open_return([{"sku_id": shirt.pk, "quantity": 1}], "0")
     assert (too_many.status_code, too_many.json()["code"]) == (422, "quantity_exceeds_returnable")
+
+
+def test_list_shows_the_callers_aftersales_filtered_and_paginated(client, shop, shirt, jeans):
+    orders = [deliver(pay(place_order(shop, [(shirt, 1, "50.00")]))) for _n in range(3)]
+    numbers = [client.post("/api/v1/aftersales", _body(order)).json()["aftersale_no"] for order in orders]
+    aftersale_approve(aftersale_no=numbers[0], actor="admin:alice")
+    stranger = SignedClient(ShopFactory(), SHOP_SECRET)
+    other_order = deliver(pay(place_order(stranger.shop, [(jeans, 1, "50.00")])))
+    assert stranger.post("/api/v1/aftersales", _body(other_order)).status_code == 201
+
+    def listed(**params):
+        response = client.get(f"/api/v1/aftersales?{urlencode(params)}")
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    page = listed(page_size=2)
+    assert [item["aftersale_no"] for item in page["results"]] == [numbers[2], numbers[1]]
+    rest = listed(**dict(parse_qsl(urlsplit(page["next"]).query)))
+    assert [item["aftersale_no"] for item in rest["results"]] == [numbers[0]]
+    assert rest["next"] is None
+
+    waiting = listed(status="awaiting_return")["results"]
+    assert [(item["aftersale_no"], item["order_no"]) for item in waiting] == [(numbers[0], orders[0].order_no)]
+    assert [item["aftersale_no"] for item in listed(order_no=orders[1].order_no)["results"]] == [numbers[1]]
+    assert listed(order_no=other_order.order_no)["results"] == []
+
+    bad = client.get("/api/v1/aftersales?status=lost")
+    assert (bad.status_code, bad.json()["code"]) == (400, "validation_error")

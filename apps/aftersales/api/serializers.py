@@ -48,6 +48,28 @@ class AfterSaleLogOutputSerializer(serializers.ModelSerializer):
         fields = ["from_status", "to_status", "operator", "remark", "created_at"]
 
 
+class AfterSaleListItemOutputSerializer(serializers.ModelSerializer):
+    order_no = serializers.CharField(source="order.order_no")
+
+    class Meta:
+        model = AfterSale
+        fields = [
+            "aftersale_no",
+            "order_no",
+            "type",
+            "status",
+            "source",
+            "requested_amount",
+            "approved_amount",
+            "refunded_amount",
+            "reason",
+            "return_tracking_no",
+            "fulfillment_no",
+            "created_at",
+            "completed_at",
+        ]
+
+
 class AfterSaleOutputSerializer(serializers.ModelSerializer):
     order_no = serializers.CharField(source="order.order_no")
     lines = AfterSaleLineOutputSerializer(many=True)

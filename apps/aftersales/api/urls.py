@@ -2,13 +2,13 @@ from django.urls import path
 
 from apps.aftersales.api.views import (
     AfterSaleCancelApi,
-    AfterSaleCreateApi,
     AfterSaleDetailApi,
+    AfterSaleListCreateApi,
     AfterSaleReturnShipmentApi,
 )
 
 urlpatterns = [
-    path("aftersales", AfterSaleCreateApi.as_view(), name="aftersale-create"),
+    path("aftersales", AfterSaleListCreateApi.as_view(), name="aftersale-list-create"),
     path("aftersales/<str:aftersale_no>", AfterSaleDetailApi.as_view(), name="aftersale-detail"),
     path("aftersales/<str:aftersale_no>/cancel", AfterSaleCancelApi.as_view(), name="aftersale-cancel"),
     path(

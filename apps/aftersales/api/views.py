@@ -5,25 +5,29 @@ after-sale or order answers 404 as if it did not exist.
 """
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.aftersales.api.serializers import (
     AfterSaleCancelInputSerializer,
     AfterSaleCreateInputSerializer,
+    AfterSaleListItemOutputSerializer,
     AfterSaleOutputSerializer,
     AfterSaleReturnShipmentInputSerializer,
 )
 from apps.aftersales.models import AfterSaleSource
-from apps.aftersales.selectors import aftersale_get, aftersale_lines_from_skus
+from apps.aftersales.selectors import AfterSaleFilter, aftersale_get, aftersale_lines_from_skus, aftersale_list
 from apps.aftersales.services.aftersales import (
     AfterSaleLineInput,
     aftersale_cancel,
     aftersale_create,
     aftersale_return_shipment,
 )
+from apps.core.api.pagination import CursorPagination
 from apps.core.api.scoping import caller_shop, operator_name
 from apps.core.idempotency import idempotent
 
@@ -47,7 +51,28 @@ class AfterSaleApi(APIView):
         return Response(AfterSaleOutputSerializer(aftersale).data, status=status_code)
 
 
-class AfterSaleCreateApi(AfterSaleApi):
+class AfterSaleListCreateApi(AfterSaleApi):
+    """``GET``: the caller's after-sales, newest first, cursor-paginated. ``POST``: open one."""
+
+    @extend_schema(
+        operation_id="aftersale_list",
+        parameters=[
+            OpenApiParameter("order_no", OpenApiTypes.STR, description="Order number"),
+            OpenApiParameter("status", OpenApiTypes.STR, many=True, description="After-sale status (repeatable)"),
+            OpenApiParameter("cursor", OpenApiTypes.STR),
+            OpenApiParameter("page_size", OpenApiTypes.INT),
+        ],
+        responses={200: AfterSaleListItemOutputSerializer(many=True)},
+        summary=_("The caller's after-sales, newest first"),
+    )
+    def get(self, request):
+        filterset = AfterSaleFilter(request.query_params, queryset=aftersale_list(shop_id=self.shop_id()))
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        paginator = CursorPagination()
+        page = paginator.paginate_queryset(filterset.qs, request, view=self)
+        return paginator.get_paginated_response(AfterSaleListItemOutputSerializer(page, many=True).data)
+
     @extend_schema(
         operation_id="aftersale_create",
         request=AfterSaleCreateInputSerializer,
