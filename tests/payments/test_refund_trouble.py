@@ -1,6 +1,7 @@
 """Refunds when the provider is in trouble: WeChat Pay rate limiting (429) or a 5xx is retried
 with backoff, and an Alipay refund the gateway never kept is sent again, counted, and ends
-failed with an alert when it never arrives."""
+failed with an alert when it never arrives. Refusals the providers document as temporary
+are retried the same way; other refusals fail the refund at once."""
 
 from decimal import Decimal
 
@@ -97,3 +98,55 @@ def test_an_alipay_refund_lost_every_time_fails_with_an_alert(sandbox, paid_paym
     # A failed refund stays failed: nothing more is sent.
     assert refund_submit(refund_id=refund.pk, actor="t").status == RefundStatus.FAILED
     assert sandbox.refunds_to_lose == 7
+
+
+@pytest.mark.parametrize(
+    ("provider", "code", "status"),
+    [
+        ("wechat", "NOT_ENOUGH", 403),  # the merchant's balance is short: top up, then it goes through
+        # Statuses the HTTP layer does not already retry (documented: 500, 429): the code decides.
+        ("wechat", "SYSTEM_ERROR", 400),
+        ("wechat", "FREQUENCY_LIMITED", 403),
+        ("alipay", "ACQ.SYSTEM_ERROR", 0),
+        ("alipay", "aop.ACQ.SYSTEM_ERROR", 0),
+    ],
+)
+def test_a_temporary_refusal_is_retried_with_backoff_then_the_refund_succeeds(
+    sandbox, paid_payment, settings, provider, code, status
+):
+    settings.REFUND_MAX_ATTEMPTS = 5
+    payment = paid_payment(provider=provider, amount="25.00")
+    refund = refund_request(order_no=payment.order_no, amount=Decimal("25.00"), reason="", reference="TR-1", actor="t")
+    sandbox.refuse_refunds(2, code=code, status=status)
+
+    for attempt in (1, 2):
+        refund = refund_submit(refund_id=refund.pk, actor="t")
+        assert (refund.status, refund.attempts) == (RefundStatus.REQUESTED, attempt)
+        assert code in refund.last_error
+        assert refund.next_attempt_at > timezone.now()  # backoff, not a refusal
+        _due_now(refund)
+    for _answer in range(2):  # WeChat answers PROCESSING first, Alipay succeeds at once
+        refund = refund_submit(refund_id=refund.pk, actor="t")
+        _due_now(refund)
+
+    assert refund.status == RefundStatus.SUCCEEDED
+    assert refunds_succeeded_total(payment.order_no) == Decimal("25.00")
+    assert not OutboxEvent.objects.filter(topic="refund.failed").exists()
+
+
+@pytest.mark.parametrize(
+    ("provider", "code", "status"),
+    [("wechat", "USER_ACCOUNT_ABNORMAL", 403), ("alipay", "ACQ.TRADE_STATUS_ERROR", 0)],
+)
+def test_a_final_refusal_fails_the_refund_at_once(sandbox, paid_payment, settings, provider, code, status):
+    settings.REFUND_MAX_ATTEMPTS = 5
+    payment = paid_payment(provider=provider, amount="25.00")
+    refund = refund_request(order_no=payment.order_no, amount=Decimal("25.00"), reason="", reference="TR-2", actor="t")
+    sandbox.refuse_refunds(1, code=code, status=status)
+
+    refund = refund_submit(refund_id=refund.pk, actor="t")
+
+    assert refund.status == RefundStatus.FAILED
+    assert code in refund.last_error
+    assert sandbox.refunds == {}
+    assert Alert.objects.filter(kind="refund_failed", open_key="refund-failed:TR-2").exists()

@@ -12,7 +12,8 @@ long after it was created. Trouble on demand (``fail_next``, ``lose_refunds`` or
 ``POST /sandbox/trouble?fail=<n>&status=<429|5xx>&lose_refunds=<n>``): the next n WeChat Pay
 requests answer that HTTP status (429 FREQUENCY_LIMITED, 5xx SYSTEM_ERROR); the next n Alipay
 refund requests are "lost": answered, but never recorded, so the refund query knows nothing
-of them. Daily statements: ``/v3/bill/tradebill`` (WeChat) and
+of them; ``refuse_refunds`` answers the next n refund requests (either provider) with a
+business refusal code (WeChat NOT_ENOUGH, Alipay ACQ.SYSTEM_ERROR...). Daily statements: ``/v3/bill/tradebill`` (WeChat) and
 ``alipay.data.dataservice.bill.downloadurl.query`` (Alipay), CSV in each provider's format.
 """
 
@@ -174,6 +175,7 @@ class SandboxGateway:
         self.lock = threading.RLock()
         self.failures: list[int] = []  # HTTP statuses the next WeChat Pay requests answer with
         self.refunds_to_lose = 0
+        self.refund_refusals: list[tuple[str, int]] = []  # (code, WeChat HTTP status) for the next refunds
 
     def fail_next(self, count: int, *, status: int = 429) -> None:
         """The next ``count`` WeChat Pay requests answer HTTP ``status`` (rate limited, or a 5xx)."""
@@ -184,6 +186,15 @@ class SandboxGateway:
         """The next ``count`` Alipay refund requests are answered but never recorded (lost)."""
         with self.lock:
             self.refunds_to_lose = count
+
+    def refuse_refunds(self, count: int, *, code: str, status: int = 403) -> None:
+        """The next ``count`` refund requests are refused with ``code`` (WeChat: HTTP ``status``;
+        Alipay: ``40004`` with ``code`` as sub_code) and not recorded."""
+        with self.lock:
+            self.refund_refusals = [(code, status)] * count
+
+    def _refusal(self) -> tuple[str, int] | None:
+        return self.refund_refusals.pop(0) if self.refund_refusals else None
 
     def _save(self) -> None:
         if self.config.state_file is not None:
@@ -355,6 +366,9 @@ class SandboxGateway:
                     return 204, None
                 return 200, self._wechat_transaction(trade)
             if method == "POST" and path == "/v3/refund/domestic/refunds":
+                refusal = self._refusal()
+                if refusal is not None:
+                    return refusal[1], {"code": refusal[0], "message": "退款被拒绝"}
                 return self._wechat_refund(data)
             match = re.fullmatch(r"/v3/refund/domestic/refunds/([\w:#-]+)", path)
             if match and method == "GET":
@@ -516,6 +530,9 @@ class SandboxGateway:
             trade.status = "CLOSED"
             return {**ok, "out_trade_no": out_trade_no}
         if method == "alipay.trade.refund":
+            refusal = self._refusal()
+            if refusal is not None:
+                return refused(refusal[0], "退款被拒绝")
             reference = biz.get("out_request_no") or out_trade_no
             if reference not in self.refunds and self.refunds_to_lose > 0:
                 self.refunds_to_lose -= 1  # lost: answered, never recorded

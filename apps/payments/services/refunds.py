@@ -36,6 +36,12 @@ logger = logging.getLogger(__name__)
 
 # A refund the provider reports as processing is asked about again after this long.
 PROCESSING_QUERY_DELAY = timedelta(minutes=1)
+# Refusals the providers document as temporary ("call again later with the same request"):
+# WeChat Pay v3 refunds (merchant balance short, system error, rate limited) and Alipay.
+# They are retried with the backoff like an unreachable provider; any other refusal is final.
+RETRYABLE_REFUSALS = frozenset(
+    {"NOT_ENOUGH", "SYSTEM_ERROR", "FREQUENCY_LIMITED", "ACQ.SYSTEM_ERROR", "aop.ACQ.SYSTEM_ERROR"}
+)
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -256,7 +262,9 @@ def refund_submit(*, refund_id: int, actor: str) -> Refund:
     Safe to repeat: the provider deduplicates by our reference (out_refund_no/out_request_no).
     A refund the provider has no record of (lost on the way) is sent again under the same
     number; each loss counts an attempt toward ``REFUND_MAX_ATTEMPTS``, so a refund the
-    provider never gets ends ``failed`` with an alert instead of ``processing`` forever.
+    provider never gets ends ``failed`` with an alert instead of ``processing`` forever. A
+    temporary refusal (``RETRYABLE_REFUSALS``) is retried the same way; any other refusal
+    fails the refund at once.
     """
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
     if refund.status not in (RefundStatus.REQUESTED, RefundStatus.PROCESSING):
@@ -281,6 +289,9 @@ def refund_submit(*, refund_id: int, actor: str) -> Refund:
         logger.warning("refund %s: provider unavailable: %s", refund.reference, exc)
         return _record_transient_failure(refund_id=refund.pk, error=str(exc))
     except ProviderRefused as exc:
+        if exc.code in RETRYABLE_REFUSALS:
+            logger.warning("refund %s: temporary refusal, sent again later: %s", refund.reference, exc)
+            return _record_transient_failure(refund_id=refund.pk, error=str(exc))
         result = RefundResult(reference=refund.out_refund_no, state=RefundState.FAILED, raw={"error": str(exc)})
     if result.state == RefundState.NOT_FOUND:
         logger.warning("refund %s: the provider did not keep the request; sent again later", refund.reference)
