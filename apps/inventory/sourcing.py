@@ -2,9 +2,14 @@
 
 1. One warehouse that can ship every line, nearest first: same province, then same region,
    then elsewhere; ties go to the lower ``priority`` number, then the code.
-2. Otherwise the fewest packages: the smallest set of warehouses where each SKU comes whole
-   from one of them (searched exactly up to ``MAX_EXACT_PACKAGES`` warehouses).
-3. Otherwise SKUs are split across warehouses, largest supplier first.
+2. Otherwise the fewest packages: the smallest set of warehouses whose stock together covers
+   every SKU, found exactly by trying every set of 1, 2, ... warehouses. Among sets of the
+   same size, one where each SKU comes whole from one warehouse wins, then the nearest
+   (the ranks above). A SKU no single chosen warehouse holds whole is taken from the chosen
+   ones nearest first.
+3. With more than ``MAX_EXACT_CANDIDATES`` warehouses holding any of the SKUs the exact
+   search is too costly: each SKU whole from one warehouse (up to ``MAX_WHOLE_PACKAGES``),
+   else split greedily, largest supplier first.
 
 Only active warehouses that accept online orders take part (``candidate_stocks``). The
 planner itself is pure: ``plan_packages`` works on stock rows already read.
@@ -18,8 +23,9 @@ from apps.inventory.domain import Allocation, Destination, InsufficientStock, Pa
 from apps.inventory.models import Sku, Stock, Warehouse
 from apps.inventory.regions import province_key, region_for
 
-MAX_EXACT_PACKAGES = 4
-MAX_EXACT_CANDIDATES = 24
+MAX_EXACT_CANDIDATES = 12
+MAX_WHOLE_PACKAGES = 4
+MAX_WHOLE_CANDIDATES = 24
 
 
 class NoPlan(Exception):
@@ -99,8 +105,47 @@ def plan_packages(
         return (nearness(warehouse, destination), warehouse.priority, warehouse.code)
 
     ranked = sorted(warehouses, key=rank)
-    portions = _whole_skus(needs, available, ranked, rank) or _split(needs, available, ranked)
+    useful = [w for w in ranked if any(available[w].get(sku_id, 0) for sku_id in needs)]
+    if len(useful) <= MAX_EXACT_CANDIDATES:
+        portions = _fewest(needs, available, useful, rank)
+    else:
+        portions = _whole_skus(needs, available, ranked, rank) or _split(needs, available, ranked)
     return _packages(requests, portions, rank)
+
+
+def _fewest(needs, available, useful, rank) -> dict[int, list[tuple[int, int]]]:
+    """The portions from the smallest set of ``useful`` warehouses that covers ``needs``.
+
+    ``plan_packages`` checked that all of them together cover it, so a set is always found.
+    """
+    for size in range(1, len(useful) + 1):
+        best = None
+        for combo in combinations(useful, size):
+            if any(sum(available[w].get(sku_id, 0) for w in combo) < qty for sku_id, qty in needs.items()):
+                continue
+            split = any(all(available[w].get(sku_id, 0) < qty for w in combo) for sku_id, qty in needs.items())
+            score = (split, tuple(sorted(rank(w) for w in combo)))
+            if best is None or score < best[0]:
+                best = (score, combo)
+        if best is not None:
+            return _portions(needs, available, sorted(best[1], key=rank))
+    raise AssertionError("the warehouses together cover the needs")
+
+
+def _portions(needs, available, chosen) -> dict[int, list[tuple[int, int]]]:
+    """Each SKU whole from the nearest chosen warehouse that holds it all, else nearest first."""
+    portions: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for sku_id, qty in needs.items():
+        whole = next((w for w in chosen if available[w].get(sku_id, 0) >= qty), None)
+        if whole is not None:
+            portions[sku_id].append((whole, qty))
+            continue
+        for warehouse_id in chosen:
+            take = min(available[warehouse_id].get(sku_id, 0), qty)
+            if take:
+                portions[sku_id].append((warehouse_id, take))
+                qty -= take
+    return portions
 
 
 def _covers(warehouse_id: int, needs: dict[int, int], available: dict[int, dict[int, int]]) -> set[int]:
@@ -111,9 +156,9 @@ def _covers(warehouse_id: int, needs: dict[int, int], available: dict[int, dict[
 def _whole_skus(needs, available, ranked, rank) -> dict[int, list[tuple[int, int]]] | None:
     """Each SKU whole from one warehouse, over the fewest (then nearest) warehouses."""
     covers = {warehouse_id: _covers(warehouse_id, needs, available) for warehouse_id in ranked}
-    useful = [warehouse_id for warehouse_id in ranked if covers[warehouse_id]][:MAX_EXACT_CANDIDATES]
+    useful = [warehouse_id for warehouse_id in ranked if covers[warehouse_id]][:MAX_WHOLE_CANDIDATES]
     wanted = set(needs)
-    for size in range(1, min(MAX_EXACT_PACKAGES, len(useful)) + 1):
+    for size in range(1, min(MAX_WHOLE_PACKAGES, len(useful)) + 1):
         best = None
         for combo in combinations(useful, size):
             if set().union(*(covers[w] for w in combo)) != wanted:

@@ -1,7 +1,13 @@
-import pytest
+from itertools import combinations
 
+import pytest
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
+
+from apps.inventory.models import Stock, Warehouse
 from apps.inventory.regions import province_key, region_for
 from apps.inventory.services import Destination, InsufficientStock, StockRequest, sourcing_plan
+from apps.inventory.sourcing import plan_packages
 from tests.inventory.factories import SkuFactory, WarehouseFactory
 
 pytestmark = pytest.mark.django_db
@@ -79,6 +85,18 @@ def test_split_uses_the_fewest_packages(receive):
     assert shipped == {(a.pk, only_a.pk, 1), (b.pk, b_and_c.pk, 2), (c.pk, b_and_c.pk, 3)}
 
 
+def test_a_split_uses_the_fewest_packages_even_when_skus_are_split(receive):
+    a, b = SkuFactory(), SkuFactory()
+    w1, w2, w3 = (WarehouseFactory(priority=p) for p in (1, 2, 3))
+    for warehouse, (qty_a, qty_b) in ((w1, (9, 1)), (w2, (1, 9)), (w3, (6, 6))):
+        receive(a, warehouse, qty_a)
+        receive(b, warehouse, qty_b)
+    packages = plan([(a, 10), (b, 10)])
+    assert sorted(p.warehouse_id for p in packages) == sorted([w1.pk, w2.pk])
+    shipped = {(x.sku_id, x.warehouse_id, x.quantity) for p in packages for x in p.allocations}
+    assert shipped == {(a.pk, w1.pk, 9), (a.pk, w2.pk, 1), (b.pk, w1.pk, 1), (b.pk, w2.pk, 9)}
+
+
 def test_a_sku_no_warehouse_holds_whole_is_split_across_warehouses(receive):
     sku = SkuFactory()
     first = WarehouseFactory(priority=1)
@@ -117,3 +135,45 @@ def test_inactive_and_offline_warehouses_are_skipped_and_warehouse_ids_restrict(
         plan([(sku, 11)])
     with pytest.raises(InsufficientStock):
         plan([(sku, 1)], warehouse_ids=[inactive.pk, offline_store.pk])
+
+
+def _fewest_by_brute_force(needs: dict[int, int], stock: dict[int, dict[int, int]]) -> int:
+    for size in range(1, len(stock) + 1):
+        for combo in combinations(stock, size):
+            if all(sum(stock[w].get(s, 0) for w in combo) >= q for s, q in needs.items()):
+                return size
+    raise AssertionError("infeasible")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    stock=st.lists(st.lists(st.integers(0, 6), min_size=3, max_size=3), min_size=1, max_size=6),
+    wanted=st.lists(st.integers(0, 12), min_size=3, max_size=3),
+)
+@example(stock=[[0, 4, 0], [1, 2, 0], [2, 2, 0]], wanted=[3, 4, 0])
+def test_the_split_plan_never_uses_more_packages_than_any_feasible_plan(stock, wanted):
+    """Pure planner on unsaved rows: 3 SKUs, up to 6 warehouses, compared with brute force.
+    Each SKU's need is capped at what all warehouses hold, so every example is feasible."""
+    by_warehouse = {w: {s: q for s, q in enumerate(row, start=1) if q} for w, row in enumerate(stock, start=1)}
+    totals = {s: sum(row.get(s, 0) for row in by_warehouse.values()) for s in (1, 2, 3)}
+    needs = {s: min(q, totals[s]) for s, q in enumerate(wanted, start=1) if min(q, totals[s])}
+    assume(needs)
+    warehouses = {w: Warehouse(pk=w, code=f"W{w}", priority=w, province="") for w in by_warehouse}
+    rows = [
+        Stock(pk=w * 10 + s, sku_id=s, warehouse=warehouses[w], on_hand=q, reserved=0)
+        for w, row in by_warehouse.items()
+        for s, q in row.items()
+    ]
+    requests = [StockRequest(sku_id=s, quantity=q, line_reference=str(s)) for s, q in needs.items()]
+
+    packages = plan_packages(requests=requests, stocks=rows, destination=None)
+
+    assert len(packages) == _fewest_by_brute_force(needs, by_warehouse)
+    shipped: dict[tuple[int, int], int] = {}
+    for package in packages:
+        assert package.allocations
+        for a in package.allocations:
+            assert a.warehouse_id == package.warehouse_id
+            shipped[(a.sku_id, a.warehouse_id)] = shipped.get((a.sku_id, a.warehouse_id), 0) + a.quantity
+    assert all(q <= by_warehouse[w].get(s, 0) for (s, w), q in shipped.items())
+    assert {s: sum(q for (sku, _w), q in shipped.items() if sku == s) for s in needs} == needs
