@@ -89,6 +89,21 @@ class TestQueryBodies:
         assert {"match": {"product_names": {"query": "龙井", "operator": "and"}}} in should
         assert body["query"]["bool"]["minimum_should_match"] == 1
 
+    def test_one_character_finds_it_inside_names_the_cjk_analyzer_split_into_bigrams(self):
+        # "保温杯" is indexed as the bigrams 保温 / 温杯: a match on "杯" would find nothing,
+        # while the database backend's icontains finds it
+        wildcard = {"wildcard": {"product_names.raw": {"value": "*杯*", "case_insensitive": True}}}
+        should = query_body(q=" 杯 ")["query"]["bool"]["should"]
+        assert wildcard in should
+        assert not any("match" in clause for clause in should)
+        assert query_body(product_name="杯")["query"] == {"bool": {"filter": [wildcard]}}
+
+    def test_a_one_character_wildcard_is_taken_literally(self):
+        clause = query_body(product_name="*")["query"]["bool"]["filter"][0]
+        assert clause["wildcard"]["product_names.raw"]["value"] == "*\\**"
+        clause = query_body(product_name="?")["query"]["bool"]["filter"][0]
+        assert clause["wildcard"]["product_names.raw"]["value"] == "*\\?*"
+
     def test_sort_page_size_cursor_and_no_source(self):
         cursor = encode_cursor("elasticsearch", [1740794400000, "20250101000000000009"])
         body = query_body(sort="payable_amount", size=25, cursor=cursor)

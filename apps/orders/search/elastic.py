@@ -8,6 +8,7 @@ degrades (slower, fewer fuzzy matches) instead of failing.
 """
 
 import logging
+import re
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -103,6 +104,19 @@ def send_bulk(operations: list[dict]) -> dict:
     return outcome
 
 
+def _product_name_clause(text: str, *, match: str) -> Q:
+    """Product names are indexed with the ``cjk`` analyzer, which keeps CJK bigrams only: a
+    one-character query ("杯") would never match "保温杯" the way the database's ``icontains``
+    does. One character is therefore looked up as a case-insensitive substring of the whole
+    names (the ``raw`` keyword subfield: one term per distinct name, a short scan)."""
+    if len(text) == 1:
+        pattern = "*" + re.sub(r"([*?\\])", r"\\\1", text) + "*"
+        return Q("wildcard", **{"product_names.raw": {"value": pattern, "case_insensitive": True}})
+    if match == "match":
+        return Q("match", product_names={"query": text, "operator": "and"})
+    return Q("match_phrase", product_names=text)
+
+
 class ElasticsearchBackend(SearchBackend):
     name = "elasticsearch"
 
@@ -119,7 +133,7 @@ class ElasticsearchBackend(SearchBackend):
                             Q("term", **{name: term})
                             for name in ("order_no", "platform_order_id", "phone", "buyer_id", "sku_codes")
                         ),
-                        Q("match", product_names={"query": term, "operator": "and"}),
+                        _product_name_clause(term, match="match"),
                     ],
                     minimum_should_match=1,
                 )
@@ -148,7 +162,7 @@ class ElasticsearchBackend(SearchBackend):
         if created:
             search = search.filter("range", created_at=created)
         if query.product_name:
-            search = search.filter("match_phrase", product_names=query.product_name)
+            search = search.filter(_product_name_clause(query.product_name, match="match_phrase"))
         order = "desc" if query.descending else "asc"
         search = search.sort({query.sort_field: {"order": order}}, {"order_no": {"order": order}})
         extra = {"size": query.size + 1, "track_total_hits": True}
