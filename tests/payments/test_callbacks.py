@@ -84,6 +84,25 @@ def test_amount_mismatch_flags_for_finance_and_does_not_pay(sandbox, start_payme
     ]
 
 
+def test_a_replayed_alipay_notification_changes_nothing_and_is_answered_success(
+    sandbox, start_payment, post_notification
+):
+    payment = start_payment(provider="alipay", amount="45.60")
+    headers, body = sandbox.pay(payment.out_trade_no, notify=False)
+
+    first = post_notification("alipay", headers, body)
+    payment.refresh_from_db()
+    after_first = Payment.objects.filter(pk=payment.pk).values().get()
+    replay = post_notification("alipay", headers, body)
+
+    assert (first.content, replay.content) == (b"success", b"success")
+    assert Payment.objects.filter(pk=payment.pk).values().get() == after_first
+    assert after_first["status"] == PaymentStatus.SUCCEEDED
+    assert len(events("payment.succeeded")) == 1
+    outcomes = list(PaymentNotification.objects.order_by("id").values_list("verified", "outcome"))
+    assert outcomes == [(True, "paid"), (True, "duplicate")]
+
+
 def test_alipay_trade_success_then_finished_is_one_payment(sandbox, start_payment, post_notification):
     payment = start_payment(provider="alipay", amount="45.60")
     headers, body = sandbox.pay(payment.out_trade_no, notify=False)

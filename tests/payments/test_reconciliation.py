@@ -87,3 +87,42 @@ def test_wechat_bill_format_with_backticks_and_totals_is_parsed():
     line = statement.lines.get()
     assert (line.out_trade_no, line.amount, line.transaction_id) == ("NOPE-1", Decimal("12.34"), "4200001")
     assert statement.results.get().kind == K.MISSING_LOCAL
+
+
+@pytest.mark.parametrize("provider", ["wechat", "alipay"])
+def test_each_refund_difference_kind_is_found(sandbox, paid_payment, provider):
+    payment = paid_payment(provider=provider, amount="60.00")
+
+    def refund(reference: str, amount: str, *, send: bool = True) -> Refund:
+        made = refund_request(
+            order_no=payment.order_no, amount=Decimal(amount), reason="", reference=reference, actor="t"
+        )
+        for _answer in range(2 if send else 0):  # WeChat answers PROCESSING first, Alipay succeeds at once
+            made = refund_submit(refund_id=made.pk, actor="t")
+        return made
+
+    matched = refund("M-1", "20.00")
+    # The provider paid a refund we have no record of.
+    unknown = refund("U-1", "10.00")
+    Refund.objects.filter(pk=unknown.pk).delete()
+    # We believe a refund succeeded that the provider never received.
+    phantom = refund("P-1", "5.00", send=False)
+    Refund.objects.filter(pk=phantom.pk).update(status="succeeded", succeeded_at=timezone.now())
+    # Both sides have it, with different amounts.
+    differs = refund("D-1", "15.00")
+    Refund.objects.filter(pk=differs.pk).update(amount=Decimal("16.00"))
+    assert Refund.objects.get(pk=matched.pk).status == "succeeded"
+
+    statement = reconciliation_run(provider=provider, bill_date=timezone.localdate(), actor="system:beat")
+
+    found = {(r.kind, r.line_kind, r.refund_reference) for r in statement.results.all()}
+    assert found == {
+        (K.MISSING_LOCAL, "refund", unknown.out_refund_no),
+        (K.MISSING_REMOTE, "refund", phantom.out_refund_no),
+        (K.AMOUNT_MISMATCH, "refund", differs.out_refund_no),
+    }
+    amounts = statement.results.get(kind=K.AMOUNT_MISMATCH)
+    assert (amounts.local_amount, amounts.remote_amount) == (Decimal("16.00"), Decimal("15.00"))
+    missing = statement.results.get(kind=K.MISSING_LOCAL)
+    assert (missing.out_trade_no, missing.remote_amount) == (payment.out_trade_no, Decimal("10.00"))
+    assert statement.results.get(kind=K.MISSING_REMOTE).local_amount == Decimal("5.00")
