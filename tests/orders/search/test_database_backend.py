@@ -10,7 +10,7 @@ from apps.core.exceptions import ApplicationError
 from apps.orders.models import OrderStatus
 from apps.orders.search import OrderQuery, admin_search_order_ids, get_backend
 from apps.orders.search.database import DatabaseBackend
-from tests.orders_search.factories import (
+from tests.orders.search.factories import (
     OrderFactory,
     ShopFactory,
     SkuFactory,

@@ -12,7 +12,7 @@ from apps.orders.models import Order, OrderReport
 from apps.orders.reports.selectors import report_figures
 from apps.orders.reports.services import report_build, reports_build_recent
 from apps.orders.services import order_cancel, order_record_refund
-from tests.reports.conftest import MONDAY
+from tests.orders.reports.conftest import MONDAY
 
 pytestmark = pytest.mark.django_db
 

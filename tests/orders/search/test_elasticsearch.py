@@ -19,7 +19,7 @@ from apps.orders.search.base import encode_cursor
 from apps.orders.search.documents import index_body
 from apps.orders.search.elastic import ElasticsearchBackend, SearchIndexError
 from apps.orders.search.indexer import search_index_check, search_index_rebuild
-from tests.orders_search.factories import OrderFactory, SkuFactory, WarehouseFactory, add_fulfillment, add_line
+from tests.orders.search.factories import OrderFactory, SkuFactory, WarehouseFactory, add_fulfillment, add_line
 
 pytestmark = pytest.mark.django_db
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -216,7 +216,7 @@ def test_elasticsearch_down_keeps_the_events_for_a_retry_with_backoff(closed_por
     assert Order.objects.filter(pk=order.pk, status="paid", version=order.version).exists()
 
     # The cluster comes back; once the backoff has passed the same event is delivered.
-    from tests.orders_search import fake_es
+    from tests.orders.search import fake_es
 
     fake, server = fake_es.serve()
     try:

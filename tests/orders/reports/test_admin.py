@@ -9,7 +9,7 @@ from django.contrib.auth.models import Permission
 from apps.inventory.models import Sku
 from apps.orders.models import Order, OrderReport
 from apps.orders.reports.services import report_build
-from tests.reports.conftest import MONDAY
+from tests.orders.reports.conftest import MONDAY
 
 pytestmark = pytest.mark.django_db
 DASHBOARD = "/admin/orders/orderreport/dashboard/"

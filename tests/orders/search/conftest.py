@@ -2,7 +2,7 @@ import socket
 
 import pytest
 
-from tests.orders_search import fake_es
+from tests.orders.search import fake_es
 
 
 @pytest.fixture

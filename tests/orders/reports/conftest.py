@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from apps.orders.models import Order
-from tests.orders_search.factories import OrderFactory, ShopFactory, SkuFactory, add_line, set_created_at
+from tests.orders.search.factories import OrderFactory, ShopFactory, SkuFactory, add_line, set_created_at
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONDAY = date(2025, 3, 10)

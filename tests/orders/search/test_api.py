@@ -8,7 +8,7 @@ from django.contrib.auth.models import Permission
 
 from apps.orders.models import OrderStatus
 from tests.conftest import SignedClient
-from tests.orders_search.factories import OrderFactory, ShopFactory, add_line, set_created_at
+from tests.orders.search.factories import OrderFactory, ShopFactory, add_line, set_created_at
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/orders/search"

@@ -9,7 +9,7 @@ from apps.core.outbox import outbox_relay
 from apps.inventory.models import Stock
 from apps.orders.models import Order
 from apps.orders.services import OrderLineInput, RecipientInput, order_cancel, order_create
-from tests.orders_search.factories import ShopFactory, SkuFactory, WarehouseFactory
+from tests.orders.search.factories import ShopFactory, SkuFactory, WarehouseFactory
 
 pytestmark = pytest.mark.django_db
 
