@@ -66,7 +66,8 @@ def orders_complete_delivered_task() -> int:
 
 @shared_task(name="orders.reports_build", queue="default", acks_late=True, ignore_result=True)
 def reports_build_task() -> int:
-    """Hourly: rebuild yesterday's and today's reports and their weeks (rebuilding replaces)."""
+    """Hourly: rebuild yesterday, today and every day an order changed since the last run
+    touched, with their weeks (rebuilding replaces; see docs/search.md)."""
     from django.utils import timezone
 
     from apps.orders.reports.services import reports_build_recent
