@@ -13,9 +13,7 @@ from django.utils.translation import gettext_lazy
 from apps.core.exceptions import NotFound
 from apps.orders.error_codes import OrderErrorCode
 from apps.orders.models import Fulfillment, Order, OrderStatus, OrderStatusLog
-from apps.orders.services.common import order_cache_key
-
-MISSING = "__missing__"
+from apps.orders.services.common import order_cache_generation_key, order_cache_key
 
 
 def order_not_found(order_no: str) -> NotFound:
@@ -51,24 +49,31 @@ def order_for_detail(*, order_no: str) -> Order:
 def order_detail_cached(*, order_no: str, render: Callable[[Order], dict]) -> dict:
     """Cache-aside detail: ``{"shop_id", "data"}`` with ``data = render(order)``.
 
-    Entries live ``ORDER_DETAIL_CACHE_SECONDS`` and are deleted when a change to the order
-    commits (``services.common``). An unknown number is remembered for
+    Entries live ``ORDER_DETAIL_CACHE_SECONDS`` and are invalidated when a change to the
+    order commits (``services.common``). An unknown number is remembered for
     ``ORDER_MISSING_CACHE_SECONDS`` so repeated misses do not reach the database.
+
+    Each entry is stamped with the order's cache generation read before the database, and a read
+    accepts only an entry stamped with the current generation (one round trip for both keys). A
+    change that commits between our database read and our write gives the order a new
+    generation, so the entry we then write, already stale, is never served.
     """
-    key = order_cache_key(order_no)
-    entry = cache.get(key)
-    if entry == MISSING:
-        raise order_not_found(order_no)
-    if entry is not None:
-        return entry
+    key, generation_key = order_cache_key(order_no), order_cache_generation_key(order_no)
+    found = cache.get_many([key, generation_key])
+    generation = found.get(generation_key, "")
+    entry = found.get(key)
+    if isinstance(entry, dict) and entry.get("generation") == generation:
+        if entry.get("missing"):
+            raise order_not_found(order_no)
+        return {"shop_id": entry["shop_id"], "data": entry["data"]}
     try:
         order = order_for_detail(order_no=order_no)
     except NotFound:
-        cache.set(key, MISSING, settings.ORDER_MISSING_CACHE_SECONDS)
+        cache.set(key, {"generation": generation, "missing": True}, settings.ORDER_MISSING_CACHE_SECONDS)
         raise
-    entry = {"shop_id": order.shop_id, "data": render(order)}
-    cache.set(key, entry, settings.ORDER_DETAIL_CACHE_SECONDS)
-    return entry
+    fresh = {"shop_id": order.shop_id, "data": render(order)}
+    cache.set(key, {"generation": generation, **fresh}, settings.ORDER_DETAIL_CACHE_SECONDS)
+    return fresh
 
 
 def order_history(*, order: Order) -> QuerySet[OrderStatusLog]:

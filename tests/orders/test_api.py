@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.core.models import OutboxEvent
 from apps.inventory.models import Reservation, StockMovement
 from apps.orders.models import Order, OrderLine
+from apps.orders.selectors import order_detail_cached
 from apps.orders.services import order_update_remark
 from apps.orders.services.common import order_cache_key
 from tests.orders.factories import ShopFactory, SkuFactory, create_order, receive, stock_of
@@ -161,6 +162,26 @@ def test_the_detail_is_cached_and_a_committed_change_shows_at_once(staff_client,
     with TestCase.captureOnCommitCallbacks(execute=True):
         order_update_remark(order_no=order.order_no, remark="gift wrap", actor="cs")
     assert staff_client.get(f"/api/v1/orders/{order.order_no}").json()["seller_remark"] == "gift wrap"
+
+
+def test_a_change_committed_while_the_detail_is_rendered_is_not_hidden_by_the_cache(
+    sku, django_capture_on_commit_callbacks
+):
+    order = create_order((sku, 1))
+
+    def render_then_change(loaded):
+        data = {"seller_remark": loaded.seller_remark}
+        with django_capture_on_commit_callbacks(execute=True):
+            order_update_remark(order_no=order.order_no, remark="gift wrap", actor="cs")
+        return data
+
+    assert order_detail_cached(order_no=order.order_no, render=render_then_change)["data"] == {"seller_remark": ""}
+    fresh = order_detail_cached(order_no=order.order_no, render=lambda loaded: {"seller_remark": loaded.seller_remark})
+    assert fresh["data"] == {"seller_remark": "gift wrap"}
+    with CaptureQueriesContext(connection) as captured:
+        again = order_detail_cached(order_no=order.order_no, render=lambda loaded: {"never": "called"})
+    assert again == fresh
+    assert not captured.captured_queries
 
 
 def test_an_unknown_order_is_cached_as_missing_briefly(staff_client, sku):

@@ -1,5 +1,8 @@
 """The one way an order changes: lock, transition, log, publish — in the caller's transaction."""
 
+from uuid import uuid4
+
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -11,10 +14,33 @@ from apps.orders.error_codes import OrderErrorCode
 from apps.orders.models import Order, OrderStatusLog
 
 ORDER_CACHE_KEY = "order:v1:{order_no}"
+ORDER_CACHE_GENERATION_KEY = "order:v1:{order_no}:gen"
 
 
 def order_cache_key(order_no: str) -> str:
     return ORDER_CACHE_KEY.format(order_no=order_no)
+
+
+def order_cache_generation_key(order_no: str) -> str:
+    """The key of the current generation of the order's cached detail (a random token)."""
+    return ORDER_CACHE_GENERATION_KEY.format(order_no=order_no)
+
+
+def order_cache_generation_seconds() -> int:
+    """How long a generation outlives its last change: longer than any entry written before it."""
+    return 2 * max(settings.ORDER_DETAIL_CACHE_SECONDS, settings.ORDER_MISSING_CACHE_SECONDS) + 60
+
+
+def order_cache_invalidate(order_nos: list[str]) -> None:
+    """Give each order a new cache generation, then drop its entry.
+
+    A reader that loaded the order before the change may still write its entry afterwards,
+    but stamped with the old generation, which no read accepts any more (``order_detail_cached``).
+    """
+    cache.set_many(
+        {order_cache_generation_key(order_no): uuid4().hex for order_no in order_nos}, order_cache_generation_seconds()
+    )
+    cache.delete_many([order_cache_key(order_no) for order_no in order_nos])
 
 
 def order_lock(*, order_no: str) -> Order:
@@ -47,10 +73,10 @@ def _after_change(order: Order, *, topic: str, extra_payload: dict | None) -> No
 
 
 def order_cache_invalidate_on_commit(order_nos: list[str]) -> None:
-    """Drop the cached details of ``order_nos`` once the surrounding transaction commits."""
-    keys = [order_cache_key(order_no) for order_no in order_nos]
-    if keys:
-        transaction.on_commit(lambda: cache.delete_many(keys))
+    """Invalidate the cached details of ``order_nos`` once the surrounding transaction commits."""
+    order_nos = list(order_nos)
+    if order_nos:
+        transaction.on_commit(lambda: order_cache_invalidate(order_nos))
 
 
 def order_apply_transition(

@@ -11,7 +11,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -26,7 +25,11 @@ from apps.inventory.models import Sku
 from apps.inventory.services import Destination, StockRequest, stock_reserve
 from apps.orders.error_codes import OrderErrorCode
 from apps.orders.models import Order, OrderLine, OrderStatus, OrderStatusLog
-from apps.orders.services.common import order_cache_key, order_event_payload, order_shop_warehouse_ids
+from apps.orders.services.common import (
+    order_cache_invalidate_on_commit,
+    order_event_payload,
+    order_shop_warehouse_ids,
+)
 from apps.orders.services.shortage import order_hold_out_of_stock
 
 logger = logging.getLogger(__name__)
@@ -369,7 +372,7 @@ def order_create(
         if shortage is not None:
             order_hold_out_of_stock(order=order, shortage=shortage, actor=actor)
         order_no, deadline = order.order_no, order.payment_deadline
-        transaction.on_commit(lambda: cache.delete(order_cache_key(order_no)))
+        order_cache_invalidate_on_commit([order_no])
         if deadline is not None:
             transaction.on_commit(lambda: _schedule_expiry(order_no, deadline))
     return order
