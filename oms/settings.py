@@ -299,6 +299,7 @@ MERGE_ENABLED = env.bool("MERGE_ENABLED", default=True)
 MERGE_WINDOW_MINUTES = env.int("MERGE_WINDOW_MINUTES", default=30)
 MERGE_HOLD_MINUTES = env.int("MERGE_HOLD_MINUTES", default=0)
 ORDER_AUTO_COMPLETE_DAYS = env.int("ORDER_AUTO_COMPLETE_DAYS", default=7)
+ORDER_AUTO_COMPLETE_BATCH_SIZE = env.int("ORDER_AUTO_COMPLETE_BATCH_SIZE", default=500)
 # Orders: the warehouse management system. Empty WMS_BASE_URL = no WMS (staff ship from the
 # admin). The key/secret sign our calls to the WMS and authenticate its callbacks to us.
 WMS_BASE_URL = env.str("WMS_BASE_URL", default="")

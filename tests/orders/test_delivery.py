@@ -81,6 +81,21 @@ def test_orders_delivered_long_enough_ago_complete(settings):
     assert orders_complete_delivered(actor="system:beat") == []
 
 
+def test_one_run_completes_every_due_order_over_several_batches(settings):
+    settings.ORDER_AUTO_COMPLETE_DAYS = 7
+    settings.ORDER_AUTO_COMPLETE_BATCH_SIZE = 2
+    due = [delivered_days_ago(8 + i / 10) for i in range(5)]
+    recent = delivered_days_ago(1)
+
+    completed = orders_complete_delivered(actor="system:beat")
+
+    assert sorted(completed) == sorted(o.order_no for o in due)
+    assert all(reload(o).status == OrderStatus.COMPLETED for o in due)
+    assert reload(recent).status == OrderStatus.DELIVERED
+    assert orders_complete_delivered(actor="system:beat") == []
+    assert OrderStatusLog.objects.filter(to_status="completed").count() == 5
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_completion_runs_at_once_complete_each_order_once():
     orders = [delivered_days_ago(10) for _ in range(5)]

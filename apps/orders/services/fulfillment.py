@@ -10,12 +10,14 @@ fulfillment number.
 """
 
 import logging
+import time
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -486,31 +488,50 @@ def order_delivery_update(*, order_no: str, status: str, actor: str, remark: str
     return order
 
 
-def orders_complete_delivered(*, actor: str, limit: int = 500) -> list[str]:
+COMPLETE_RUN_SECONDS = 600
+
+
+def orders_complete_delivered(*, actor: str, batch_size: int | None = None) -> list[str]:
     """Complete orders delivered more than ``ORDER_AUTO_COMPLETE_DAYS`` ago (beat job).
 
-    Each order is re-checked under its lock, so two runs at once complete it once.
+    Works through every due order in batches of ``ORDER_AUTO_COMPLETE_BATCH_SIZE``, oldest
+    delivery first, paging by (delivered_at, id) so an order that cannot complete is not
+    read again; a run stops starting batches after ``COMPLETE_RUN_SECONDS`` and the next
+    run goes on. Each order is re-checked under its lock, so two runs at once complete it
+    once.
     """
+    batch_size = batch_size or settings.ORDER_AUTO_COMPLETE_BATCH_SIZE
     cutoff = timezone.now() - timedelta(days=settings.ORDER_AUTO_COMPLETE_DAYS)
-    candidates = list(
-        Order.objects.filter(status=OrderStatus.DELIVERED, delivered_at__lte=cutoff)
-        .order_by("delivered_at")
-        .values_list("order_no", flat=True)[:limit]
-    )
-    completed = []
-    for order_no in candidates:
-        with transaction.atomic():
-            order = order_lock(order_no=order_no)
-            if order.status != OrderStatus.DELIVERED or order.delivered_at is None or order.delivered_at > cutoff:
-                continue
-            order.completed_at = timezone.now()
-            order_apply_transition(
-                order=order,
-                transition="complete",
-                actor=actor,
-                remark=_("Completed automatically %(days)d days after delivery.")
-                % {"days": settings.ORDER_AUTO_COMPLETE_DAYS},
-                update_fields=("completed_at",),
-            )
-            completed.append(order_no)
+    stop_at = time.monotonic() + COMPLETE_RUN_SECONDS
+    due = Order.objects.filter(status=OrderStatus.DELIVERED, delivered_at__lte=cutoff).order_by("delivered_at", "id")
+    completed: list[str] = []
+    after = None
+    while time.monotonic() < stop_at:
+        page = due
+        if after is not None:
+            page = page.filter(Q(delivered_at__gt=after[0]) | Q(delivered_at=after[0], id__gt=after[1]))
+        batch = list(page.values_list("delivered_at", "id", "order_no")[:batch_size])
+        if not batch:
+            break
+        for _delivered_at, _pk, order_no in batch:
+            if _complete_if_due(order_no=order_no, cutoff=cutoff, actor=actor):
+                completed.append(order_no)
+        after = batch[-1][:2]
     return completed
+
+
+def _complete_if_due(*, order_no: str, cutoff: datetime, actor: str) -> bool:
+    with transaction.atomic():
+        order = order_lock(order_no=order_no)
+        if order.status != OrderStatus.DELIVERED or order.delivered_at is None or order.delivered_at > cutoff:
+            return False
+        order.completed_at = timezone.now()
+        order_apply_transition(
+            order=order,
+            transition="complete",
+            actor=actor,
+            remark=_("Completed automatically %(days)d days after delivery.")
+            % {"days": settings.ORDER_AUTO_COMPLETE_DAYS},
+            update_fields=("completed_at",),
+        )
+        return True
