@@ -1,5 +1,6 @@
 """POST /api/v1/orders/{order_no}/payments: 201 with client params, 409, shop scoping, idempotency."""
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -30,6 +31,17 @@ def test_signed_shop_starts_a_payment_for_its_order(sandbox, provider, param):
     assert body["status"] == PaymentStatus.CREATED
     assert body["client_params"][param].endswith(f"/sandbox/pay/{payment.out_trade_no}")
     assert sandbox.trades[payment.out_trade_no].amount == Decimal("123.45")
+
+
+def test_the_trade_expires_at_the_orders_payment_deadline(sandbox):
+    deadline = datetime(2099, 5, 6, 7, 8, 9, tzinfo=UTC)
+    order = OrderFactory(payment_deadline=deadline)
+
+    response = SignedClient(order.shop, SHOP_SECRET).post(url(order.order_no), {"provider": "alipay"})
+
+    assert response.status_code == 201, response.content
+    out_trade_no = response.json()["out_trade_no"]
+    assert sandbox.trades[out_trade_no].time_expire == "2099-05-06 15:08:09"
 
 
 def test_order_not_pending_payment_is_409(sandbox):

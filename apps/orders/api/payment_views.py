@@ -45,7 +45,9 @@ class OrderPaymentStartApi(APIView):
         shop = caller_shop(request)
         if shop is not None:
             orders = orders.filter(shop=shop)
-        order = orders.filter(order_no=order_no).only("order_no", "status", "payable_amount").first()
+        order = (
+            orders.filter(order_no=order_no).only("order_no", "status", "payable_amount", "payment_deadline").first()
+        )
         if order is None:
             raise NotFound(
                 PaymentErrorCode.ORDER_NOT_FOUND, _("Order %(order_no)s does not exist.") % {"order_no": order_no}
@@ -63,6 +65,7 @@ class OrderPaymentStartApi(APIView):
             provider=data.validated_data["provider"],
             description=_("Order %(order_no)s") % {"order_no": order.order_no},
             actor=operator_name(request),
+            expires_at=order.payment_deadline,
         )
         payment = started.payment
         body = {
