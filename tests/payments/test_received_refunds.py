@@ -123,3 +123,24 @@ def test_only_money_received_outside_an_order_is_returned_this_way(paid_payment,
         assert caught.value.code == "payment_not_refundable"
     assert not Refund.objects.exists()
     assert Payment.objects.get(pk=unpaid.pk).status == PaymentStatus.CREATED
+
+
+@pytest.mark.parametrize("short_first", [True, False], ids=["short-then-full", "full-then-short"])
+def test_a_short_payment_is_refunded_once_another_payment_pays_the_order(
+    sandbox, start_payment, post_notification, short_first
+):
+    """The buyer opened two QR codes: one paid short, the other in full, in either order."""
+    order = OrderFactory(payable_amount=Decimal("100.00"))
+    short = start_payment(provider="wechat", amount="100.00", order_no=order.order_no)
+    full = start_payment(provider="alipay", amount="100.00", order_no=order.order_no)
+    payments = [(short, "wechat", Decimal("99.00")), (full, "alipay", Decimal("100.00"))]
+
+    for payment, provider, amount in payments if short_first else payments[::-1]:
+        headers, body = sandbox.pay(payment.out_trade_no, amount=amount, notify=False)
+        assert post_notification(provider, headers, body).status_code == 200
+
+    refund = Refund.objects.get()
+    assert (refund.payment_id, refund.amount) == (short.pk, Decimal("99.00"))
+    full.refresh_from_db()
+    assert full.status == PaymentStatus.SUCCEEDED
+    assert (refunds_total(order.order_no), refunds_succeeded_total(order.order_no)) == (Decimal(0), Decimal(0))

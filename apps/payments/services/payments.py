@@ -157,8 +157,9 @@ def payment_apply_trade(*, trade: TradeResult, actor: str) -> tuple[Payment, str
     Paid with the expected amount: the payment succeeds (even if we had closed it: the money
     is real) and ``payment.succeeded`` goes to the orders app. Paid with another amount: the
     payment is flagged for finance and ``payment.amount_mismatch`` published; it is not paid,
-    and what it received goes back (``payment_refund_received``: finance, or the order's
-    timeout or cancellation through ``payment_close_for_order``).
+    and what it received goes back (``payment_refund_received``: finance, the order's
+    timeout or cancellation through ``payment_close_for_order``, or at once when another
+    payment of the order succeeds, before or after it).
     """
     with transaction.atomic():
         payment = Payment.objects.select_for_update().filter(out_trade_no=trade.out_trade_no).first()
@@ -201,6 +202,8 @@ def payment_apply_trade(*, trade: TradeResult, actor: str) -> tuple[Payment, str
                     message=payment.flag_reason,
                     details={"out_trade_no": payment.out_trade_no, "order_no": payment.order_no},
                 )
+                if Payment.objects.filter(order_no=payment.order_no, status=PaymentStatus.SUCCEEDED).exists():
+                    _refund_flagged(payment.order_no, reason=_("The order was already paid by another payment."))
                 return payment, "amount_mismatch"
             payment.succeed()
             payment.transaction_id = trade.transaction_id
@@ -213,6 +216,7 @@ def payment_apply_trade(*, trade: TradeResult, actor: str) -> tuple[Payment, str
                 aggregate_id=payment.pk,
                 payload=_payment_event(payment),
             )
+            _refund_flagged(payment.order_no, reason=_("The order was paid by another payment."))
             logger.info("payment %s succeeded (%s)", payment.out_trade_no, actor)
             return payment, "paid"
         if payment.status != PaymentStatus.CREATED:
@@ -321,6 +325,17 @@ def payments_query_open(*, actor: str) -> dict[str, int]:
             outcome = "unavailable"
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+def _refund_flagged(order_no: str, *, reason: str) -> None:
+    """Once an order is paid, what its flagged payments received goes back to the buyer."""
+    from apps.payments.services.refunds import refund_received_locked
+
+    flagged = Payment.objects.select_for_update().filter(
+        order_no=order_no, status=PaymentStatus.CREATED, flagged_for_finance=True, paid_amount__gt=0
+    )
+    for payment in flagged:
+        refund_received_locked(payment=payment, reason=reason, actor="system:payments")
 
 
 def payment_close_for_order(*, order_no: str) -> int:
