@@ -297,7 +297,7 @@ AUDIT_SUSPICIOUS_ADDRESS_KEYWORDS = env.list("AUDIT_SUSPICIOUS_ADDRESS_KEYWORDS"
 # fulfillment waits before it is sent so that a merge can still catch it.
 MERGE_ENABLED = env.bool("MERGE_ENABLED", default=True)
 MERGE_WINDOW_MINUTES = env.int("MERGE_WINDOW_MINUTES", default=30)
-MERGE_HOLD_MINUTES = env.int("MERGE_HOLD_MINUTES", default=0)
+MERGE_HOLD_MINUTES = env.int("MERGE_HOLD_MINUTES", default=5)
 ORDER_AUTO_COMPLETE_DAYS = env.int("ORDER_AUTO_COMPLETE_DAYS", default=7)
 ORDER_AUTO_COMPLETE_BATCH_SIZE = env.int("ORDER_AUTO_COMPLETE_BATCH_SIZE", default=500)
 # Orders: the warehouse management system. Empty WMS_BASE_URL = no WMS (staff ship from the

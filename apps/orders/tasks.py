@@ -3,12 +3,8 @@
 from celery import shared_task
 
 from apps.orders.services import order_expire, order_expire_overdue, orders_retry_out_of_stock
-from apps.orders.services.fulfillment import (
-    fulfillment_submit_to_wms,
-    fulfillments_dispatch_due,
-    orders_complete_delivered,
-)
-from apps.orders.services.merge import fulfillments_merge
+from apps.orders.services.fulfillment import fulfillments_dispatch_due, orders_complete_delivered
+from apps.orders.services.merge import fulfillment_merge_and_submit, fulfillments_merge
 from apps.orders.wms import WmsUnavailable
 
 
@@ -35,8 +31,9 @@ def order_expire_overdue_task() -> int:
     max_retries=5,
 )
 def fulfillment_submit_task(*, fulfillment_no: str) -> bool:
-    """Send one fulfillment to the WMS; a no-op once it is sent, shipped or cancelled."""
-    fulfillment = fulfillment_submit_to_wms(fulfillment_no=fulfillment_no, actor="system:wms")
+    """Send one fulfillment (merged with its peers) to the WMS once its merge hold is over;
+    a no-op before then and once it is sent, shipped or cancelled."""
+    fulfillment = fulfillment_merge_and_submit(fulfillment_no=fulfillment_no, actor="system:wms")
     return fulfillment is not None and fulfillment.status == "sent_to_wms"
 
 

@@ -58,6 +58,7 @@ def test_order_from_creation_to_completion(settings, live_server):
         deliver_delay=0,
     )
     settings.WMS_BASE_URL = simulator.start()
+    settings.MERGE_HOLD_MINUTES = 0  # the package goes to the WMS as soon as it is created
     try:
         warehouse = WarehouseFactory()
         tea, cup = SkuFactory(price=Decimal("88.00")), SkuFactory(price=Decimal("35.50"))

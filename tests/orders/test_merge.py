@@ -1,6 +1,8 @@
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
+from django.db.models import F
 from django.utils import timezone
 
 from apps.core.exceptions import Conflict
@@ -12,6 +14,7 @@ from apps.orders.services.allocation import order_allocate
 from apps.orders.services.audit import order_hold
 from apps.orders.services.fulfillment import fulfillment_mark_shipped, fulfillment_submit_to_wms
 from apps.orders.services.merge import fulfillments_merge, fulfillments_merge_group, merge_groups
+from apps.orders.tasks import fulfillment_submit_task, fulfillments_dispatch_task, fulfillments_merge_task
 from apps.orders.wms_sim import WmsSimulator
 from tests.orders.factories_fulfillment import (
     SkuFactory,
@@ -232,3 +235,57 @@ def test_an_order_of_a_merged_parcel_claimed_for_the_wms_cannot_be_cancelled(war
     assert Fulfillment.objects.get(fulfillment_no=number).lines.count() == 2
     assert reload(second).status == OrderStatus.PENDING_SHIPMENT
     assert stock_of(b, warehouse).reserved == 2
+
+
+@pytest.fixture
+def wms(settings):
+    simulator = WmsSimulator(callback_url="http://127.0.0.1:9", app_key="wms-k", app_secret="wms-s", ship_delay=3600)
+    settings.WMS_BASE_URL = simulator.start()
+    settings.WMS_APP_KEY, settings.WMS_APP_SECRET = "wms-k", "wms-s"
+    yield simulator
+    simulator.stop()
+
+
+def _hold_is_over():
+    """Age every parcel past the merge hold instead of sleeping."""
+    Fulfillment.objects.update(created_at=F("created_at") - timedelta(minutes=settings.MERGE_HOLD_MINUTES, seconds=1))
+
+
+def _at_the_wms(simulator) -> dict[str, list[str]]:
+    return {number: sorted(record["order_nos"]) for number, record in simulator.fulfillments.items()}
+
+
+def test_with_the_default_hold_two_parcels_of_one_buyer_reach_the_wms_merged(skus, wms):
+    assert settings.MERGE_HOLD_MINUTES == 5
+    a, b = skus
+    first = allocated([(a, 1)])
+    first_no = fulfillments_of(first).get().fulfillment_no
+    # The worker runs the first parcel's submit task and the dispatch job before the hold is over.
+    assert fulfillment_submit_task(fulfillment_no=first_no) is False
+    assert fulfillments_dispatch_task() == 0
+    second = allocated([(b, 2)])
+    second_no = fulfillments_of(second).get().fulfillment_no
+
+    assert fulfillments_merge_task() == 1
+    _hold_is_over()
+    fulfillment_submit_task(fulfillment_no=first_no)
+    fulfillment_submit_task(fulfillment_no=second_no)
+    assert fulfillments_dispatch_task() == 0
+
+    assert _at_the_wms(wms) == {first_no: sorted([first.order_no, second.order_no])}
+    assert Fulfillment.objects.get(fulfillment_no=first_no).status == FS.SENT_TO_WMS
+    assert Fulfillment.objects.get(fulfillment_no=second_no).status == FS.CANCELLED
+
+
+def test_the_submit_task_merges_peers_the_merge_job_has_not_seen_yet(skus, wms):
+    a, b = skus
+    first, second = allocated([(a, 1)]), allocated([(b, 2)])
+    first_no = fulfillments_of(first).get().fulfillment_no
+    second_no = fulfillments_of(second).get().fulfillment_no
+    _hold_is_over()
+
+    assert fulfillment_submit_task(fulfillment_no=second_no) is True
+    assert fulfillment_submit_task(fulfillment_no=first_no) is True
+
+    assert _at_the_wms(wms) == {first_no: sorted([first.order_no, second.order_no])}
+    assert fulfillments_merge_task() == 0

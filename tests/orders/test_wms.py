@@ -35,6 +35,7 @@ def simulator(settings, live_server):
         deliver_delay=0,
     )
     settings.WMS_BASE_URL = sim.start()
+    settings.MERGE_HOLD_MINUTES = 0  # these tests expect a new package at the WMS at once
     yield sim
     sim.stop()
 
@@ -73,6 +74,7 @@ def test_simulated_wms_ships_and_delivers_through_our_api(simulator):
 def test_cancelled_fulfillment_is_cancelled_in_the_wms(settings):
     sim = WmsSimulator(callback_url="http://127.0.0.1:9", app_key="k", app_secret="s", ship_delay=3600)
     settings.WMS_BASE_URL, settings.WMS_APP_KEY, settings.WMS_APP_SECRET = sim.start(), "k", "s"
+    settings.MERGE_HOLD_MINUTES = 0
     try:
         warehouse, sku = WarehouseFactory(), SkuFactory()
         receive(sku, warehouse, 5)
@@ -164,6 +166,7 @@ def test_the_cached_order_detail_shows_a_package_handed_to_the_wms(
 ):
     sim = WmsSimulator(callback_url="http://127.0.0.1:9", app_key="k", app_secret="s", ship_delay=3600)
     settings.WMS_BASE_URL, settings.WMS_APP_KEY, settings.WMS_APP_SECRET = sim.start(), "k", "s"
+    settings.MERGE_HOLD_MINUTES = 0
     try:
         warehouse, sku = WarehouseFactory(), SkuFactory()
         receive(sku, warehouse, 5)

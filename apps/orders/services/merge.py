@@ -6,7 +6,10 @@ of orders in ``pending_shipment`` (so never a held order). Fulfillments of one w
 orders share shop, buyer, recipient name, phone and full address merge into the oldest of
 them: it takes every line, the others are cancelled with ``merged_into`` set. Never across
 warehouses. ``MERGE_HOLD_MINUTES`` keeps new fulfillments away from the WMS long enough for
-this job to catch them (see ``fulfillment.fulfillments_dispatch_due``).
+this job (every minute) to catch them (see ``fulfillment.fulfillments_dispatch_due``), and
+the submit task merges a fulfillment with its peers once more just before sending it
+(``fulfillment_merge_and_submit``), so peers that exist when the hold ends always travel
+together.
 """
 
 from collections import defaultdict
@@ -19,7 +22,13 @@ from django.utils.translation import gettext as _
 
 from apps.orders.models import FS, Fulfillment, FulfillmentLine, Order, OrderStatus
 from apps.orders.services.common import order_lock, order_record_change
-from apps.orders.services.fulfillment import fulfillment_create, fulfillment_order_nos, fulfillment_publish
+from apps.orders.services.fulfillment import (
+    fulfillment_create,
+    fulfillment_is_due,
+    fulfillment_order_nos,
+    fulfillment_publish,
+    fulfillment_submit_to_wms,
+)
 
 ORDER_KEY_FIELDS = (
     "shop_id",
@@ -124,6 +133,27 @@ def fulfillments_merge(*, actor: str) -> list[str]:
         if target is not None:
             merged.append(target.fulfillment_no)
     return merged
+
+
+def fulfillment_merge_and_submit(*, fulfillment_no: str, actor: str) -> Fulfillment | None:
+    """Send a fulfillment to the WMS once its merge hold is over, merged with its peers first.
+
+    Before the hold ends nothing happens (the dispatch job sends it later). A fulfillment
+    merged into another sends that one. Returns what ``fulfillment_submit_to_wms`` returns,
+    or None when nothing was sent; safe to run twice.
+    """
+    fulfillment = Fulfillment.objects.filter(fulfillment_no=fulfillment_no).first()
+    if fulfillment is None or not fulfillment_is_due(fulfillment):
+        return None
+    if settings.MERGE_ENABLED and _mergeable(fulfillment):
+        since = timezone.now() - timedelta(minutes=settings.MERGE_WINDOW_MINUTES)
+        group = next((ids for ids in merge_groups(since=since) if fulfillment.pk in ids), None)
+        if group is not None:
+            fulfillments_merge_group(fulfillment_ids=group, actor=actor)
+            fulfillment.refresh_from_db(fields=["merged_into"])
+    if fulfillment.merged_into_id is not None:
+        fulfillment_no = Fulfillment.objects.values_list("fulfillment_no", flat=True).get(pk=fulfillment.merged_into_id)
+    return fulfillment_submit_to_wms(fulfillment_no=fulfillment_no, actor=actor)
 
 
 def order_detach_from_merged(*, order: Order, actor: str) -> list[Fulfillment]:
