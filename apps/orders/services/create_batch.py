@@ -18,7 +18,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.core.cache import cache
 from django.db import transaction
 
 from apps.core.exceptions import ApplicationError
@@ -27,7 +26,7 @@ from apps.core.outbox import outbox_publish_many
 from apps.inventory.models import Sku
 from apps.inventory.services import Destination, ReserveItem, StockRequest, stock_reserve_many
 from apps.orders.models import Order, OrderLine, OrderStatusLog
-from apps.orders.services.common import order_cache_key
+from apps.orders.services.common import order_cache_invalidate_on_commit
 from apps.orders.services.create import (
     OrderLineInput,
     PaidInput,
@@ -126,8 +125,7 @@ def _write(prepared: list[tuple[Order, list[OrderLine]]], *, actor: str) -> None
             shortage = reserved.shortages.get(order.order_no)
             if shortage is not None:
                 order_hold_out_of_stock(order=order, shortage=shortage, actor=actor)
-        keys = [order_cache_key(order.order_no) for order in orders]
-        transaction.on_commit(lambda: cache.delete_many(keys))
+        order_cache_invalidate_on_commit([order.order_no for order in orders])
 
 
 def _shop_warehouse_ids(shop_ids: set[int]) -> dict[int, list[int]]:
