@@ -86,6 +86,8 @@ class Order(FSMModelMixin, models.Model):
             models.Index(fields=["status", "delivered_at"], name="order_status_delivered"),
             models.Index(fields=["shop", "status", "created_at"], name="order_shop_status_created"),
             models.Index(fields=["buyer_id", "created_at"], name="order_buyer_created"),
+            # The report job reads the orders changed since its last run.
+            models.Index(fields=["updated_at"], name="order_updated"),
         ]
         permissions = [
             ("view_personal_data", _("Can see recipients' phone numbers and addresses")),
