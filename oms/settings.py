@@ -182,7 +182,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Order management for omni-channel e-commerce.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "apps.orders.models.OrderStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "apps.orders.models.OrderStatus",
+        "AfterSaleStatusEnum": "apps.aftersales.models.AfterSaleStatus",
+    },
     # Swagger UI served from our own static files (drf-spectacular-sidecar): works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

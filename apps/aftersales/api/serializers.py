@@ -70,29 +70,9 @@ class AfterSaleListItemOutputSerializer(serializers.ModelSerializer):
         ]
 
 
-class AfterSaleOutputSerializer(serializers.ModelSerializer):
-    order_no = serializers.CharField(source="order.order_no")
+class AfterSaleOutputSerializer(AfterSaleListItemOutputSerializer):
     lines = AfterSaleLineOutputSerializer(many=True)
     log = AfterSaleLogOutputSerializer(source="logs", many=True)
 
-    class Meta:
-        model = AfterSale
-        fields = [
-            "aftersale_no",
-            "order_no",
-            "type",
-            "status",
-            "source",
-            "requested_amount",
-            "approved_amount",
-            "refunded_amount",
-            "reason",
-            "reject_reason",
-            "return_carrier",
-            "return_tracking_no",
-            "fulfillment_no",
-            "created_at",
-            "completed_at",
-            "lines",
-            "log",
-        ]
+    class Meta(AfterSaleListItemOutputSerializer.Meta):
+        fields = [*AfterSaleListItemOutputSerializer.Meta.fields, "reject_reason", "return_carrier", "lines", "log"]

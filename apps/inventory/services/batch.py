@@ -22,7 +22,13 @@ from apps.inventory.domain import Allocation, Destination, InsufficientStock, Sh
 from apps.inventory.gate import gate_admit, gate_give_back, gate_shift
 from apps.inventory.models import Reservation, ReservationClaim, Sku, StockMovement
 from apps.inventory.services.common import publish_stock_changed
-from apps.inventory.services.reservations import RACE_ATTEMPTS, _add_reserved, _check_requests
+from apps.inventory.services.reservations import (
+    RACE_ATTEMPTS,
+    _add_reserved,
+    _check_requests,
+    _movements,
+    reservation_rows,
+)
 from apps.inventory.sourcing import NoPlan, candidate_stocks, needs_of, plan_packages
 
 
@@ -151,31 +157,15 @@ def _reserve_batch_once(*, items: list[ReserveItem], operator: str) -> tuple[dic
             return allocations, shortages, created
         if _add_reserved(deltas) != len(deltas):
             raise BatchRaced
-        StockMovement.objects.bulk_create(
-            [
-                StockMovement(
-                    stock_id=by_place[(a.sku_id, a.warehouse_id)].pk,
-                    delta_reserved=a.quantity,
-                    reason=StockMovement.Reason.RESERVE,
-                    reference=reference,
-                    operator=operator,
-                )
-                for reference in sorted(created)
-                for a in _per_stock(allocations[reference])
-            ]
-        )
-        Reservation.objects.bulk_create(
-            [
-                Reservation(
-                    reference=reference,
-                    line_reference=a.line_reference,
-                    stock_id=by_place[(a.sku_id, a.warehouse_id)].pk,
-                    quantity=a.quantity,
-                )
-                for reference in sorted(created)
-                for a in allocations[reference]
-            ]
-        )
+        movements, reservations = [], []
+        for reference in sorted(created):
+            own: dict[int, int] = defaultdict(int)
+            for a in allocations[reference]:
+                own[by_place[(a.sku_id, a.warehouse_id)].pk] += a.quantity
+            movements += _movements(own, reason=StockMovement.Reason.RESERVE, reference=reference, operator=operator)
+            reservations += reservation_rows(reference, allocations[reference], by_place)
+        StockMovement.objects.bulk_create(movements)
+        Reservation.objects.bulk_create(reservations)
         touched = [stocks[pk] for pk in deltas]
         publish_stock_changed(
             reference=f"batch:{min(created)}..{max(created)}",
@@ -183,15 +173,6 @@ def _reserve_batch_once(*, items: list[ReserveItem], operator: str) -> tuple[dic
             warehouse_ids=[s.warehouse_id for s in touched],
         )
     return allocations, shortages, created
-
-
-def _per_stock(allocations: list[Allocation]) -> list[Allocation]:
-    """One allocation per stock row (lines of the same SKU and warehouse summed): one
-    movement per stock row and reference, as ``stock_reserve`` writes them."""
-    totals: dict[tuple[int, int], int] = defaultdict(int)
-    for a in allocations:
-        totals[(a.sku_id, a.warehouse_id)] += a.quantity
-    return [Allocation("", sku_id, warehouse_id, n) for (sku_id, warehouse_id), n in sorted(totals.items())]
 
 
 def _claim_all(references: list[str]) -> None:

@@ -48,6 +48,19 @@ def _add_reserved(deltas: dict[int, int]) -> int:
     )
 
 
+def reservation_rows(reference: str, allocations: Iterable[Allocation], by_place: dict) -> list[Reservation]:
+    """Unsaved reservations of ``reference``; ``by_place`` maps (sku_id, warehouse_id) to its stock."""
+    return [
+        Reservation(
+            reference=reference,
+            line_reference=a.line_reference,
+            stock_id=by_place[(a.sku_id, a.warehouse_id)].pk,
+            quantity=a.quantity,
+        )
+        for a in allocations
+    ]
+
+
 def _movements(deltas: dict[int, int], **fields) -> list[StockMovement]:
     return [StockMovement(stock_id=pk, delta_reserved=n, **fields) for pk, n in sorted(deltas.items()) if n]
 
@@ -165,17 +178,7 @@ def _reserve_once(*, reference, requests, destination, warehouse_ids, operator) 
         StockMovement.objects.bulk_create(
             _movements(deltas, reason=StockMovement.Reason.RESERVE, reference=reference, operator=operator)
         )
-        Reservation.objects.bulk_create(
-            [
-                Reservation(
-                    reference=reference,
-                    line_reference=a.line_reference,
-                    stock_id=by_place[(a.sku_id, a.warehouse_id)].pk,
-                    quantity=a.quantity,
-                )
-                for a in allocations
-            ]
-        )
+        Reservation.objects.bulk_create(reservation_rows(reference, allocations, by_place))
         publish_stock_changed(
             reference=reference,
             sku_ids=[a.sku_id for a in allocations],
