@@ -212,6 +212,7 @@ INVENTORY_GATE_TTL_SECONDS = env.int("INVENTORY_GATE_TTL_SECONDS", default=600)
 INVENTORY_GATE_SYNC_SECONDS = env.int("INVENTORY_GATE_SYNC_SECONDS", default=30)
 DB_DEADLOCK_RETRIES = env.int("DB_DEADLOCK_RETRIES", default=5)
 INVENTORY_LOW_STOCK_SCAN_SECONDS = env.int("INVENTORY_LOW_STOCK_SCAN_SECONDS", default=300)
+INVENTORY_CLAIM_RETENTION_DAYS = env.int("INVENTORY_CLAIM_RETENTION_DAYS", default=7)
 
 # Payments: provider credentials and gateways. The defaults (DEBUG only) point at the keys
 # `manage.py payments_sandbox_keys` writes to var/payments/ and at the sandbox gateway

@@ -152,7 +152,8 @@ class ReservationClaim(models.Model):
     Simultaneous first reservations of one reference queue on this row's lock (an upsert on
     the primary key), so the later ones find the first one's reservations and return them
     instead of reserving a second time. The row stays after a release: it is a lock, not a
-    state.
+    state. The daily ``inventory.claims_purge`` deletes rows not claimed for
+    ``INVENTORY_CLAIM_RETENTION_DAYS``.
     """
 
     reference = models.CharField(_("reference"), max_length=64, primary_key=True)

@@ -1,11 +1,16 @@
-"""``stock_reserve_many``: a batch of references reserved together, each all-or-nothing."""
+"""``stock_reserve_many``: a batch of references reserved together, each all-or-nothing; and
+the purge of the claim rows reservations lock."""
+
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from apps.inventory.gate import gate_counter, gate_sync
-from apps.inventory.models import Reservation, StockMovement
+from apps.inventory.models import Reservation, ReservationClaim, StockMovement
 from apps.inventory.selectors import ledger_mismatches
 from apps.inventory.services import ReserveItem, StockRequest, stock_reserve, stock_reserve_many
+from apps.inventory.tasks import reservation_claims_purge_task
 from tests.inventory.factories import SkuFactory, WarehouseFactory
 from tests.inventory.helpers import stock_of
 
@@ -86,3 +91,19 @@ def test_hot_skus_pass_the_gate_per_item(sku, warehouse, receive):
     assert set(result.shortages) == {"SO2"}
     assert gate_counter(sku.pk) == 1
     assert stock_of(sku, warehouse).reserved == 2
+
+
+def test_old_claims_are_purged_and_a_later_reservation_claims_again(sku, warehouse, receive):
+    receive(sku, warehouse, 10)
+    stock_reserve(reference="SO-OLD", requests=[StockRequest(sku_id=sku.pk, quantity=1)], operator="test")
+    stock_reserve(reference="SO-NEW", requests=[StockRequest(sku_id=sku.pk, quantity=1)], operator="test")
+    ReservationClaim.objects.filter(reference="SO-OLD").update(claimed_at=timezone.now() - timedelta(days=8))
+
+    assert reservation_claims_purge_task() == 1
+    assert reservation_claims_purge_task() == 0
+    assert set(ReservationClaim.objects.values_list("reference", flat=True)) == {"SO-NEW"}
+
+    again = stock_reserve(reference="SO-OLD", requests=[StockRequest(sku_id=sku.pk, quantity=1)], operator="test")
+    assert len(again) == 1
+    assert stock_of(sku, warehouse).reserved == 2  # the held reservation came back, nothing reserved twice
+    assert ReservationClaim.objects.filter(reference="SO-OLD").exists()

@@ -21,6 +21,7 @@ from apps.inventory.services.movements import (
     stock_transfer_ship,
 )
 from apps.inventory.services.reservations import (
+    reservation_claims_purge,
     stock_consume,
     stock_reallocate,
     stock_release,
@@ -40,6 +41,7 @@ __all__ = [
     "ReserveItem",
     "Shortage",
     "StockRequest",
+    "reservation_claims_purge",
     "reservations_for",
     "retry_on_deadlock",
     "sourcing_plan",

@@ -8,6 +8,7 @@ in the same order. The row count tells whether every row passed its guard.
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 
 from django.db import connection, transaction
 from django.db.models import Case, F, IntegerField, Value, When
@@ -204,6 +205,26 @@ def _claim(reference: str) -> None:
         update_fields=["claimed_at"],
         **target,
     )
+
+
+def reservation_claims_purge(*, older_than: timedelta, batch_size: int = 5000) -> int:
+    """Delete claim rows last claimed before ``older_than`` ago; returns how many.
+
+    A claim is only a lock for simultaneous first reservations of a reference: long after,
+    nothing waits on it, and a later reservation of the same reference upserts it again.
+    Batched by primary key, so no statement holds many locks; safe to run twice.
+    """
+    cutoff = timezone.now() - older_than
+    deleted = 0
+    while True:
+        batch = list(
+            ReservationClaim.objects.filter(claimed_at__lt=cutoff)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not batch:
+            return deleted
+        deleted += ReservationClaim.objects.filter(pk__in=batch, claimed_at__lt=cutoff).delete()[0]
 
 
 def _raise_unknown_skus(sku_ids: Iterable[int]) -> None:
