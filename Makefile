@@ -64,6 +64,8 @@ migrate: venv
 demo: export OMS_BASE_URL ?= http://127.0.0.1:$(PORT)
 demo: export PAYMENT_NOTIFY_BASE_URL ?= http://127.0.0.1:$(PORT)
 demo: export WMS_BASE_URL ?= http://127.0.0.1:8002
+# Parcels wait one minute (not five) for a merge, so shipments show up while you watch.
+demo: export MERGE_HOLD_MINUTES ?= 1
 demo: venv messages
 	$(PY) manage.py migrate --no-input -v0
 	$(PY) manage.py collectstatic --no-input -v0
