@@ -18,9 +18,12 @@ from apps.channels.tasks import raw_orders_compensation_task
 from apps.core.models import OutboxEvent
 from apps.inventory.models import Reservation, Stock
 from apps.inventory.selectors import ledger_mismatches
+from apps.inventory.services import InsufficientStock
 from apps.orders.models import Order, OrderLine, OrderStatus, OrderStatusLog
+from apps.orders.services import OrderLineInput, RecipientInput, order_create
 from tests.channels.conftest import platform_order
 from tests.channels.factories import SkuMappingFactory
+from tests.inventory.helpers import run_in_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -330,3 +333,53 @@ def test_a_jd_lock_of_an_allocated_order_leaves_it_and_alerts_staff(make_shop):
     assert "LOCKED" in raw.error
     alert = Alert.objects.get(kind="channel_order_locked")
     assert alert.is_open and order.order_no in alert.message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_converting_the_same_batch_create_each_order_once(make_shop):
+    ps = make_shop("jd", stock=1000)
+    push(ps, *[platform_order(ps, f"P{index:02d}") for index in range(20)])
+
+    reports = run_in_threads(lambda _i: raw_orders_convert_batch(actor="test"), 2)
+
+    assert not [r for r in reports if isinstance(r, Exception)], reports
+    assert sorted(pk for report in reports for pk in report.converted) == sorted(
+        RawOrder.objects.values_list("pk", flat=True)
+    )
+    assert Order.objects.count() == 20
+    assert set(RawOrder.objects.values_list("status", flat=True)) == {RawOrder.Status.CONVERTED}
+    reserved = dict(Stock.objects.filter(sku__in=ps.skus).values_list("sku_id", "reserved"))
+    assert reserved == {ps.skus[0].pk: 40, ps.skus[1].pk: 20}
+    assert not ledger_mismatches()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_racing_single_orders_for_scarce_stock_never_oversells(make_shop):
+    ps = make_shop("tmall", stock=30)
+    push(ps, *[platform_order(ps, f"B{index:02d}") for index in range(10)])
+    recipient = RecipientInput("李雷", "13900000000", "浙江省", "杭州市", "西湖区", "文三路 1 号")
+
+    def run(i: int):
+        if i == 0:
+            return raw_orders_convert_batch(actor="test")
+        return order_create(
+            shop=None,
+            buyer_id=f"buyer-{i}",
+            lines=[OrderLineInput(sku_id=ps.skus[0].pk, quantity=2, unit_price=Decimal("59.00"))],
+            recipient=recipient,
+            actor="test",
+        )
+
+    results = run_in_threads(run, 11)
+
+    refused = [r for r in results[1:] if isinstance(r, Exception)]
+    assert all(isinstance(r, InsufficientStock) for r in refused), refused
+    assert len(results[0].converted) == 10  # every paid platform order is kept: reserved or held
+    stock = Stock.objects.get(sku=ps.skus[0])
+    held = Reservation.objects.filter(stock=stock, status=Reservation.Status.ACTIVE)
+    assert stock.reserved == sum(held.values_list("quantity", flat=True)) <= stock.on_hand == 30
+    on_hold = Order.objects.filter(platform_order_id__startswith="B", status=OrderStatus.ON_HOLD).count()
+    reserved_platform = Order.objects.filter(platform_order_id__startswith="B", status=OrderStatus.PAID).count()
+    assert on_hold + reserved_platform == 10
+    assert stock.reserved == 2 * reserved_platform + 2 * (10 - len(refused))
+    assert not ledger_mismatches()
