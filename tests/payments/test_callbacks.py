@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from apps.core.models import OutboxEvent
+from apps.core.models import Alert, OutboxEvent
 from apps.payments.models import Payment, PaymentNotification, PaymentStatus
 from apps.payments.services import payment_close_for_order
 
@@ -169,4 +169,11 @@ def test_unknown_trade_is_answered_with_a_failure_so_the_provider_retries(sandbo
     response = post_notification("wechat", headers, body)
 
     assert response.status_code == 404
-    assert PaymentNotification.objects.get().outcome == "unknown"
+    notification = PaymentNotification.objects.get()
+    assert notification.outcome == "unknown"
+    alert = Alert.objects.get(kind="payment_notification_unknown")
+    assert payment.out_trade_no in alert.message
+    assert alert.details["notification_id"] == notification.pk
+
+    post_notification("wechat", headers, body)  # the provider retries: one alert, counted twice
+    assert Alert.objects.get(kind="payment_notification_unknown").occurrences == 2

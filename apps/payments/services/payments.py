@@ -246,7 +246,8 @@ def payment_notification_handle(*, provider: str, headers: dict[str, str], body:
     """A provider callback: keep it raw, verify it, apply it, and answer as the provider expects.
 
     Bad signature: 401, nothing changes. Signed but unusable (another merchant, a trade we do
-    not know yet): a failure reply so the provider retries. Anything applied (including
+    not know yet): a failure reply so the provider retries; a trade we do not know also raises
+    an alert (one per trade), since money may have been paid that no order of ours records. Anything applied (including
     duplicates and amount mismatches, which finance handles): the success reply, so the
     provider stops retrying.
     """
@@ -266,6 +267,16 @@ def payment_notification_handle(*, provider: str, headers: dict[str, str], body:
         payment, outcome = _apply_notification(notification, actor=f"provider:{provider}")
     except NotFound as exc:
         _finish_notification(record, notification=notification, verified=True, outcome="unknown", error=exc.message)
+        alert_raise(
+            kind="payment_notification_unknown",
+            dedup_key=f"payment-unknown:{provider}:{notification.out_trade_no}",
+            message=_(
+                "%(provider)s sent a correctly signed notification for trade %(no)s, which we do not know; "
+                "it is kept as notification %(id)s for finance."
+            )
+            % {"provider": provider, "no": notification.out_trade_no, "id": record.pk},
+            details={"provider": provider, "out_trade_no": notification.out_trade_no, "notification_id": record.pk},
+        )
         return strategy.reply_fail(exc.message, status=404)
     _finish_notification(record, notification=notification, verified=True, outcome=outcome, payment=payment)
     return strategy.reply_ok()
