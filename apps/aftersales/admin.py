@@ -5,14 +5,26 @@ Approving, rejecting, recording the return parcel and receiving ask for details 
 intermediate page (the approved amount, receiving warehouse and remark; a reason; the
 carrier and tracking number; the warehouse and the inspection of each line). The processing steps need ``aftersales.process_aftersale``. Recipients' phones are
 masked unless the user may see personal data.
+
+Staff open an after-sale for a buyer who phoned (source ``staff``) on the add page, which
+needs ``aftersales.add_aftersale``: first the order number (``add/?order_no=<no>`` opens
+the second step directly, e.g. from a link on the order), then the type, reason, notes,
+amount and the quantity of each order line, with a replacement SKU per line for an exchange.
 """
 
+import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
@@ -23,13 +35,18 @@ from apps.aftersales.models import (
     AfterSale,
     AfterSaleLine,
     AfterSaleLog,
+    AfterSaleSource,
+    AfterSaleType,
     Inspection,
     WorkOrder,
     WorkOrderComment,
 )
 from apps.aftersales.services.aftersales import (
+    AfterSaleLineInput,
+    _committed_quantities,
     aftersale_approve,
     aftersale_cancel,
+    aftersale_create,
     aftersale_needs_platform_refund,
     aftersale_receive,
     aftersale_refund,
@@ -37,6 +54,7 @@ from apps.aftersales.services.aftersales import (
     aftersale_return_shipment,
     aftersale_ship_replacement,
     platform_refund_notice,
+    refundable_amount,
 )
 from apps.aftersales.services.workorders import (
     workorder_assign,
@@ -49,7 +67,9 @@ from apps.aftersales.services.workorders import (
 )
 from apps.core.admin_actions import admin_actor, run_each
 from apps.core.exceptions import ApplicationError
-from apps.inventory.models import Warehouse
+from apps.core.models import IdempotencyKey
+from apps.inventory.models import Sku, Warehouse
+from apps.orders.models import Order
 from apps.orders.selectors import mask_phone, mask_text
 
 PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
@@ -147,6 +167,117 @@ class ReceiveForm(forms.Form):
         return {int(name[5:]): value for name, value in self.cleaned_data.items() if name.startswith("line_")}
 
 
+class OrderNumberForm(forms.Form):
+    """First step of opening an after-sale: which order."""
+
+    shown_fields = ("order_no",)
+    order_no = forms.CharField(label=_("Order number"), max_length=32)
+
+
+class AfterSaleCreateForm(forms.Form):
+    """Second step: the request itself, and a quantity (plus an exchange SKU) per order line.
+
+    Quantities are checked against what is still returnable by ``aftersale_create`` under
+    the order's row lock, not here: the form only shows the numbers.
+    """
+
+    shown_fields = ("type", "reason", "notes", "amount")
+
+    order_no = forms.CharField(widget=forms.HiddenInput)
+    # One per form shown: a double click or a resent form opens the after-sale once.
+    submission = forms.CharField(widget=forms.HiddenInput, max_length=32)
+    type = forms.ChoiceField(label=_("Type"), choices=AfterSaleType.choices)
+    reason = forms.CharField(label=_("Reason"), max_length=255)
+    notes = forms.CharField(label=_("Notes"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    amount = forms.DecimalField(
+        label=_("Refund amount"),
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        required=False,
+    )
+
+    def __init__(self, *args, order: Order, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["order_no"].initial = order.order_no
+        self.fields["submission"].initial = uuid.uuid4().hex
+        self.fields["amount"].help_text = gettext(
+            "Refund only and return and refund: at most %(refundable)s is still refundable. "
+            "Exchange and reissue: leave empty."
+        ) % {"refundable": refundable_amount(order)}
+        claimed = _committed_quantities(order)
+        self.rows = []
+        for line in order.lines.all():
+            self.fields[f"quantity_{line.pk}"] = forms.IntegerField(
+                label=_("Quantity"), min_value=0, initial=0, required=False, widget=forms.NumberInput(attrs={"size": 5})
+            )
+            self.fields[f"exchange_{line.pk}"] = forms.ModelChoiceField(
+                label=_("Replacement SKU"),
+                queryset=Sku.objects.all(),
+                to_field_name="code",
+                required=False,
+                widget=forms.TextInput(attrs={"size": 16}),
+                error_messages={"invalid_choice": _("No SKU has this code.")},
+            )
+            self.rows.append(
+                {
+                    "line": line,
+                    "returnable": max(line.quantity - claimed.get(line.pk, 0), 0),
+                    "quantity": self[f"quantity_{line.pk}"],
+                    "exchange": self[f"exchange_{line.pk}"],
+                }
+            )
+
+    def clean(self):
+        data = super().clean()
+        for row in self.rows:
+            pk = row["line"].pk
+            if data.get(f"exchange_{pk}") and not data.get(f"quantity_{pk}"):
+                self.add_error(f"quantity_{pk}", gettext("Enter how many to exchange for the replacement SKU."))
+        return data
+
+    def line_inputs(self) -> list[AfterSaleLineInput]:
+        data = self.cleaned_data
+        inputs = []
+        for row in self.rows:
+            pk = row["line"].pk
+            quantity = data.get(f"quantity_{pk}") or 0
+            if quantity:
+                exchange = data.get(f"exchange_{pk}")
+                inputs.append(AfterSaleLineInput(pk, quantity, exchange.pk if exchange else None))
+        return inputs
+
+
+def _once_per_submission(request, submission: str, open_aftersale) -> tuple[AfterSale, bool]:
+    """Run ``open_aftersale`` once per add form shown; ``(after-sale, opened now)``.
+
+    The form's token is claimed as an ``IdempotencyKey`` in the transaction that opens the
+    after-sale: a refused request frees it again, and the same form sent twice (a double
+    click, a resent page) waits for the first and gets its after-sale.
+    """
+    scope = f"admin:{request.user.pk}"
+    key = f"aftersale_add:{submission}"
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                claim = IdempotencyKey.objects.create(
+                    scope=scope,
+                    key=key,
+                    fingerprint="",
+                    expires_at=timezone.now() + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
+                )
+        except IntegrityError:
+            claim = None
+        if claim is not None:
+            aftersale = open_aftersale()
+            claim.response_status = 302
+            claim.response_body = {"aftersale_no": aftersale.aftersale_no}
+            claim.save(update_fields=["response_status", "response_body"])
+            return aftersale, True
+    first = IdempotencyKey.objects.get(scope=scope, key=key)
+    return AfterSale.objects.get(aftersale_no=first.response_body["aftersale_no"]), False
+
+
 @admin.register(AfterSale)
 class AfterSaleAdmin(admin.ModelAdmin):
     list_display = (
@@ -178,14 +309,94 @@ class AfterSaleAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [field for group in self.fieldsets for field in group[1]["fields"]]
 
-    def has_add_permission(self, request):
-        return False
-
     def has_delete_permission(self, request, obj=None):
         return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("order", "receiving_warehouse")
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """Open an after-sale for a buyer who called: the order number, then the request.
+
+        The request goes to ``aftersale_create`` (source staff); a refusal is shown on the
+        form with its message and nothing is created.
+        """
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        data = request.POST if request.method == "POST" else request.GET
+        order_no = (data.get("order_no") or "").strip()
+        if not order_no:
+            return self._add_page(request, OrderNumberForm())
+        order = Order.objects.filter(order_no=order_no).first()
+        if order is None:
+            form = OrderNumberForm({"order_no": order_no})
+            form.add_error("order_no", gettext("Order %(no)s does not exist.") % {"no": order_no})
+            return self._add_page(request, form)
+        form = AfterSaleCreateForm(request.POST if request.method == "POST" else None, order=order)
+        if form.is_bound and form.is_valid():
+            data = form.cleaned_data
+            try:
+                aftersale, opened = _once_per_submission(
+                    request,
+                    data["submission"],
+                    lambda: aftersale_create(
+                        order_no=order.order_no,
+                        type=data["type"],
+                        lines=form.line_inputs(),
+                        amount=data["amount"] or Decimal("0"),
+                        reason=data["reason"],
+                        notes=data["notes"],
+                        source=AfterSaleSource.STAFF,
+                        actor=admin_actor(request),
+                    ),
+                )
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                if opened:
+                    message = gettext("After-sale %(no)s opened for order %(order)s: %(status)s.")
+                else:
+                    message = gettext("This form was already sent: after-sale %(no)s was opened for order %(order)s.")
+                values = {
+                    "no": aftersale.aftersale_no,
+                    "order": order.order_no,
+                    "status": aftersale.get_status_display(),
+                }
+                self.message_user(request, message % values, messages.SUCCESS if opened else messages.WARNING)
+                return HttpResponseRedirect(reverse("admin:aftersales_aftersale_change", args=[aftersale.pk]))
+        return self._add_page(request, form, order=order)
+
+    def _add_page(self, request, form, *, order: Order | None = None):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": gettext("Open an after-sale"),
+            "form": form,
+            "order": order,
+            "fields": [form[name] for name in form.shown_fields],
+        }
+        if order is None:
+            context["intro"] = gettext("The order the buyer is calling about.")
+            context["submit_label"] = gettext("Next")
+        else:
+            context["intro"] = gettext("Order %(no)s: %(status)s, paid %(paid)s.") % {
+                "no": order.order_no,
+                "status": order.get_status_display(),
+                "paid": order.paid_amount,
+            }
+            context["order_url"] = reverse("admin:orders_order_change", args=[order.pk])
+            context["rows"] = form.rows
+            context["headers"] = [
+                gettext("SKU"),
+                gettext("Product"),
+                gettext("Bought"),
+                gettext("Still returnable"),
+                gettext("Quantity to return or send"),
+                gettext("Replacement SKU (exchange)"),
+            ]
+            context["submit_label"] = gettext("Open the after-sale")
+            context["other_order_label"] = gettext("Another order")
+        return TemplateResponse(request, "admin/aftersales/aftersale/add_form.html", context)
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
