@@ -43,7 +43,6 @@ from apps.aftersales.models import (
 )
 from apps.aftersales.services.aftersales import (
     AfterSaleLineInput,
-    _committed_quantities,
     aftersale_approve,
     aftersale_cancel,
     aftersale_create,
@@ -53,6 +52,7 @@ from apps.aftersales.services.aftersales import (
     aftersale_reject,
     aftersale_return_shipment,
     aftersale_ship_replacement,
+    committed_quantities,
     platform_refund_notice,
     refundable_amount,
 )
@@ -205,7 +205,7 @@ class AfterSaleCreateForm(forms.Form):
             "Refund only and return and refund: at most %(refundable)s is still refundable. "
             "Exchange and reissue: leave empty."
         ) % {"refundable": refundable_amount(order)}
-        claimed = _committed_quantities(order)
+        claimed = committed_quantities(order)
         self.rows = []
         for line in order.lines.all():
             self.fields[f"quantity_{line.pk}"] = forms.IntegerField(

@@ -8,13 +8,14 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django_fsm import FSMField, FSMModelMixin, transition
 
 
 class AfterSaleType(models.TextChoices):
     REFUND_ONLY = "refund_only", _("Refund only")
     RETURN_REFUND = "return_refund", _("Return and refund")
-    EXCHANGE = "exchange", _("Exchange")
+    EXCHANGE = "exchange", pgettext_lazy("after-sale type", "Exchange")  # not the AMQP exchange
     REISSUE = "reissue", _("Reissue")
 
 

@@ -1,6 +1,8 @@
 import pytest
 from django.contrib.auth import authenticate
+from django.utils import translation
 
+from apps.aftersales.models import AfterSaleType
 from apps.core.demo_stack import demo_admin_ensure, demo_processes
 
 
@@ -51,3 +53,9 @@ def test_api_docs_are_served_from_our_own_static_files(admin_client):
     body = response.content.decode()
     assert "drf_spectacular_sidecar/swagger-ui-dist" in body
     assert "cdn.jsdelivr.net" not in body
+
+
+def test_words_other_apps_also_translate_keep_our_meaning():
+    """ "Exchange" is also an AMQP term in django-celery-beat's catalogue (交换机)."""
+    with translation.override("zh-hans"):
+        assert str(AfterSaleType.EXCHANGE.label) == "换货"

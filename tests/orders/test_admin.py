@@ -108,6 +108,14 @@ def test_detail_shows_lines_fulfillments_and_timeline(admin_client, sku):
     assert 'name="status"' not in page
 
 
+def test_detail_links_to_the_after_sale_form_for_this_order(admin_client, sku):
+    order = paid_order([(sku, 1)])
+
+    page = admin_client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+
+    assert f'href="{reverse("admin:aftersales_aftersale_add")}?order_no={order.order_no}"' in page
+
+
 def test_audit_and_hold_actions(admin_client, sku):
     to_audit, to_hold = paid_order([(sku, 1)]), paid_order([(sku, 3)])
 

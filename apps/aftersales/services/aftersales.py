@@ -135,7 +135,7 @@ def _apply(
     return aftersale
 
 
-def _committed_quantities(order: Order, *, exclude_pk: int | None = None) -> dict[int, int]:
+def committed_quantities(order: Order, *, exclude_pk: int | None = None) -> dict[int, int]:
     """Per order line: quantities already claimed by after-sales that are not rejected/cancelled."""
     rows = (
         AfterSaleLine.objects.filter(aftersale__order=order)
@@ -186,7 +186,7 @@ def _validate_lines(
             return []
         raise Unprocessable(AfterSaleErrorCode.INVALID_LINES, _("Name the items to return, exchange or reissue."))
     order_lines = {line.pk: line for line in OrderLine.objects.filter(order=order)}
-    committed = _committed_quantities(order)
+    committed = committed_quantities(order)
     requested: dict[int, int] = defaultdict(int)
     unknown = []
     for item in lines:

@@ -8,6 +8,7 @@ Recipients' phones and addresses are masked unless the user holds
 
 from contextvars import ContextVar
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
@@ -165,6 +166,10 @@ class OrderStatusLogInline(admin.TabularInline):
         return False
 
 
+# Orders no after-sale can be opened for any more.
+AFTERSALE_CLOSED_STATUSES = {OrderStatus.CANCELLED, OrderStatus.PAYMENT_TIMEOUT, OrderStatus.REFUNDED}
+
+
 @admin.register(Order)
 class OrderAdmin(SearchBackendAdminMixin, admin.ModelAdmin):
     list_display = (
@@ -276,6 +281,10 @@ class OrderAdmin(SearchBackendAdminMixin, admin.ModelAdmin):
         if obj.status == OrderStatus.PENDING_PAYMENT:
             url = reverse("admin:orders_order_lines", args=[obj.pk])
             links += format_html(' <a class="button" href="{}">{}</a>', url, _("Change lines"))
+        if obj.status not in AFTERSALE_CLOSED_STATUSES:
+            # The after-sales admin's two-step form, with this order chosen.
+            url = f"{reverse('admin:aftersales_aftersale_add')}?{urlencode({'order_no': obj.order_no})}"
+            links += format_html(' <a class="button" href="{}">{}</a>', url, _("Open an after-sale"))
         return links
 
     @admin.display(description=_("fulfillments"))
