@@ -302,7 +302,16 @@ def _record_failure(raw: RawOrder, exc: ConversionFailed) -> None:
     )
 
 
-SETTLED_FIELDS = ["status", "error_code", "error", "attempts", "next_attempt_at", "order", "aftersale_refund_ids", "updated_at"]
+SETTLED_FIELDS = [
+    "status",
+    "error_code",
+    "error",
+    "attempts",
+    "next_attempt_at",
+    "order",
+    "aftersale_refund_ids",
+    "updated_at",
+]
 
 
 def _settle(raw: RawOrder, *, status: str, order: Order | None = None, error: str = "") -> None:
