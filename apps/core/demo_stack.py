@@ -9,10 +9,19 @@ from typing import TextIO
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management.base import CommandError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 SEED_ORDER = ("inventory", "channels", "orders", "payments", "aftersales")
 ADMIN_USERNAME = "admin"
+
+
+def demo_require_debug() -> None:
+    """The demo commands create an admin with a known password and API shops with public
+    secrets: they refuse to run unless DEBUG is on (``make demo`` turns it on)."""
+    if not settings.DEBUG:
+        raise CommandError(_("The demo commands only run with DEBUG=true; this looks like a production setup."))
 
 
 def demo_modules() -> list[ModuleType]:

@@ -1,5 +1,6 @@
 import pytest
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
+from django.core.management import CommandError, call_command
 from django.utils import translation
 
 from apps.aftersales.models import AfterSaleType
@@ -59,3 +60,12 @@ def test_words_other_apps_also_translate_keep_our_meaning():
     """ "Exchange" is also an AMQP term in django-celery-beat's catalogue (交换机)."""
     with translation.override("zh-hans"):
         assert str(AfterSaleType.EXCHANGE.label) == "换货"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("command", ["demo_seed", "demo_admin", "demo_run"])
+def test_demo_commands_refuse_to_run_without_debug(settings, command):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG=true"):
+        call_command(command)
+    assert not get_user_model().objects.filter(username="admin").exists()

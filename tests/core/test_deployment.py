@@ -64,6 +64,13 @@ def test_compose_has_the_stack_with_health_checks():
         assert services["web"]["depends_on"][name] == {"condition": "service_healthy"}
 
 
+def test_compose_takes_every_secret_from_the_environment_without_a_default():
+    text = (DOCKER / "compose.yaml").read_text()
+    secrets_used = re.findall(r"\$\{(\w*(?:PASSWORD|SECRET)\w*)([^}]*)\}", text)
+    assert {name for name, _rest in secrets_used} == {"SECRET_KEY", "MYSQL_PASSWORD", "MYSQL_ROOT_PASSWORD"}
+    assert [name for name, rest in secrets_used if rest.startswith(":-") or rest.startswith("-")] == []
+
+
 def test_compose_roles_use_the_start_scripts_and_production_urls():
     services = compose()["services"]
     for role in ("web", "worker", "beat"):

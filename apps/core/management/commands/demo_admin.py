@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
-from apps.core.demo_stack import demo_admin_ensure
+from apps.core.demo_stack import demo_admin_ensure, demo_require_debug
 
 
 class Command(BaseCommand):
@@ -11,6 +11,7 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
 
     def handle(self, *args, **options):
+        demo_require_debug()
         username, password = demo_admin_ensure()
         base = f"http://127.0.0.1:{options['port']}"
         self.stdout.write(self.style.SUCCESS(_("OMS demo ready.")))

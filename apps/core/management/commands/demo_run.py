@@ -3,7 +3,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from apps.core.demo_stack import demo_processes
+from apps.core.demo_stack import demo_processes, demo_require_debug
 from apps.core.supervisor import run_processes
 
 
@@ -14,6 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
 
     def handle(self, *args, **options):
+        demo_require_debug()
         commands = demo_processes(port=options["port"])
         names = ", ".join(name for name, _argv in commands)
         self.stdout.write(_("Starting %(names)s; press Ctrl-C to stop them all.") % {"names": names})
