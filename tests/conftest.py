@@ -1,11 +1,19 @@
 import json
+import os
 import uuid
 
 import pytest
 from django.core.cache import cache
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from apps.core import signatures
+
+# Property tests draw the same examples on every run, so a CI failure reproduces on any
+# machine; HYPOTHESIS_PROFILE=explore draws fresh ones when you go looking for bugs.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("explore", max_examples=500)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,3 @@
-import socket
-
 import pytest
 
 from tests.aftersales.factories import ShopFactory, SkuFactory, WarehouseFactory, receive
@@ -7,13 +5,10 @@ from tests.aftersales.factories import ShopFactory, SkuFactory, WarehouseFactory
 
 @pytest.fixture(autouse=True)
 def _payment_gateway_unreachable(settings):
-    """Refund submissions meet a closed loopback port (provider unavailable, retried later);
+    """Refund submissions meet the closed discard port (provider unavailable, retried later);
     the tests play the provider's answer with ``settle_refunds``."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    settings.WECHATPAY_GATEWAY_URL = f"http://127.0.0.1:{port}"
-    settings.ALIPAY_GATEWAY_URL = f"http://127.0.0.1:{port}/alipay/gateway.do"
+    settings.WECHATPAY_GATEWAY_URL = "http://127.0.0.1:9"
+    settings.ALIPAY_GATEWAY_URL = "http://127.0.0.1:9/alipay/gateway.do"
     settings.WMS_BASE_URL = ""
     settings.AUDIT_HOLD_ON_BUYER_MESSAGE = True
 

@@ -1,5 +1,7 @@
 """Deployment safety: Alipay without a seller id outside DEBUG stops ``manage.py check``."""
 
+from io import StringIO
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
@@ -26,5 +28,8 @@ def test_the_check_passes_otherwise(settings, debug, app_id, seller_id):
     settings.DEBUG = debug
     settings.ALIPAY_APP_ID = app_id
     settings.ALIPAY_SELLER_ID = seller_id
+    out, err = StringIO(), StringIO()
 
-    call_command("check")
+    call_command("check", stdout=out, stderr=err)
+
+    assert "payments.E001" not in out.getvalue() + err.getvalue()
