@@ -162,7 +162,7 @@ def test_ci_refuses_to_run_the_tests_off_mariadb_or_redis():
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     for name, value in (("DATABASE_URL", "sqlite:///tmp/oms.sqlite3"), ("REDIS_URL", "memory://")):
         result = subprocess.run(  # noqa: S603 - our own CI script
-            [str(ROOT / ".ci" / "run")],
+            [str(ROOT / ".ci" / "check-urls")],
             env={**env, name: value},
             capture_output=True,
             text=True,
@@ -171,3 +171,4 @@ def test_ci_refuses_to_run_the_tests_off_mariadb_or_redis():
         )
         assert result.returncode == 1
         assert f"FATAL: {name} must be" in result.stderr
+    assert ".ci/check-urls" in (ROOT / ".ci" / "run").read_text().split("make test")[0]
