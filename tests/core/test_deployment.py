@@ -163,7 +163,7 @@ def test_ci_refuses_to_run_the_tests_off_mariadb_or_redis():
     for name, value in (("DATABASE_URL", "sqlite:///tmp/oms.sqlite3"), ("REDIS_URL", "memory://")):
         result = subprocess.run(  # noqa: S603 - our own CI script
             [str(ROOT / ".ci" / "check-urls")],
-            env={**env, name: value},
+            env={**env, "DATABASE_URL": "mysql://root@127.0.0.1/oms", "REDIS_URL": "redis://127.0.0.1/0", name: value},
             capture_output=True,
             text=True,
             timeout=30,
@@ -171,4 +171,5 @@ def test_ci_refuses_to_run_the_tests_off_mariadb_or_redis():
         )
         assert result.returncode == 1
         assert f"FATAL: {name} must be" in result.stderr
-    assert ".ci/check-urls" in (ROOT / ".ci" / "run").read_text().split("make test")[0]
+    run = (ROOT / ".ci" / "run").read_text()
+    assert run.index("\n.ci/check-urls\n") < run.index("\nmake test\n")  # checked before the tests run
