@@ -10,24 +10,39 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from apps.channels import services
-from apps.channels.models import PullRun, RawOrder, ShipmentWriteBack, Shop, SkuMapping, StockPush
+from apps.channels.models import Platform, PullRun, RawOrder, ShipmentWriteBack, Shop, SkuMapping, StockPush
 from apps.core.admin_actions import admin_actor
 from apps.core.exceptions import ApplicationError
 from apps.orders.selectors import mask_text
 
 PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
 PERSONAL_KEY_PARTS = ("mobile", "tel", "phone", "receiver", "fullname", "address", "user_name", "detail")
+# Buyer ids (nick names, open ids), matched on the whole key: a part such as "pin" would also
+# match "shipping". Per platform, as the simulator sends them and the adapters read them.
+PERSONAL_KEYS_BY_PLATFORM = {
+    Platform.TMALL: ("buyer_nick", "buyer_open_uid", "buyer_alipay_no"),
+    Platform.JD: ("pin",),
+    Platform.DOUYIN: ("doudian_open_id",),
+    Platform.WECHAT: ("openid", "unionid"),
+}
+PERSONAL_KEYS = frozenset(key for keys in PERSONAL_KEYS_BY_PLATFORM.values() for key in keys)
+
+
+def is_personal_key(key: str) -> bool:
+    key = key.lower()
+    return key in PERSONAL_KEYS or any(part in key for part in PERSONAL_KEY_PARTS)
 
 
 def masked_payload(value, *, mask: bool):
-    """The payload with phone, name and address values masked (keys as the platform names them)."""
+    """The payload with buyer id, phone, name and address values masked (keys as the platform
+    names them)."""
     if not mask:
         return value
     if isinstance(value, dict):
         return {
             key: (
                 mask_text(str(item), keep=1)
-                if any(part in key.lower() for part in PERSONAL_KEY_PARTS) and not isinstance(item, dict | list)
+                if is_personal_key(key) and not isinstance(item, dict | list)
                 else masked_payload(item, mask=True)
             )
             for key, item in value.items()

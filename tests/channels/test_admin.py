@@ -52,3 +52,18 @@ def test_the_secret_is_write_only_and_stored_encrypted(admin_client, make_shop):
     page = admin_client.get(f"/admin/channels/shop/{shop.pk}/change/").content.decode()
     assert "s3cret-jd" not in page
     assert shop.app_secret_encrypted not in page
+
+
+@pytest.mark.parametrize("platform", ["tmall", "jd", "douyin", "wechat"])
+def test_the_payload_viewer_masks_the_buyer_id_without_the_permission(django_user_model, make_shop, platform):
+    """Tmall's buyer_nick / buyer_open_uid, JD's pin, Douyin's doudian_open_id, WeChat's openid."""
+    ps = make_shop(platform)
+    raw_orders_receive(shop=ps.shop, payloads=[platform_order(ps, "B1", buyer="nick-zhang-7788")], actor="test")
+    url = f"/admin/channels/raworder/{RawOrder.objects.get().pk}/change/"
+
+    page = _staff(django_user_model, "clerk", "view_raworder").get(url).content.decode()
+    assert "nick-zhang-7788" not in page
+    assert "文三路" not in page and "13800138000" not in page
+
+    page = _staff(django_user_model, "lead", "view_raworder", "view_personal_data").get(url).content.decode()
+    assert "nick-zhang-7788" in page
