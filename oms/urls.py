@@ -1,10 +1,11 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from apps.core import health
+from apps.core.api import errors
 
 admin.site.site_header = _("OMS operations console")
 admin.site.site_title = _("OMS operations console")
@@ -26,4 +27,11 @@ urlpatterns = [
     path("api/v1/", include("apps.payments.api.urls")),
     path("api/v1/", include("apps.channels.api.urls")),
     path("api/v1/", include("apps.aftersales.api.urls")),
+    re_path(r"^api/v1/", errors.api_not_found),
 ]
+
+# Under /api/ errors are JSON ({"code", "message", "details"}); elsewhere Django's pages.
+handler400 = errors.bad_request
+handler403 = errors.permission_denied
+handler404 = errors.page_not_found
+handler500 = errors.server_error

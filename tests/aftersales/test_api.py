@@ -1,3 +1,4 @@
+import base64
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -271,3 +272,10 @@ def test_list_shows_the_callers_aftersales_filtered_and_paginated(client, shop, 
 
     bad = client.get("/api/v1/aftersales?status=lost")
     assert (bad.status_code, bad.json()["code"]) == (400, "validation_error")
+
+
+@pytest.mark.parametrize("querystring", ["p=abc", "p=1.5"])
+def test_a_doctored_list_cursor_is_a_400(client, querystring):
+    cursor = base64.b64encode(querystring.encode()).decode()
+    response = client.get(f"/api/v1/aftersales?{urlencode({'cursor': cursor})}")
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_cursor")

@@ -1,6 +1,6 @@
 """Every API error has the shape {"code": "...", "message": "...", "details": {...}}."""
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from django.utils.translation import gettext as _
 from django_fsm import TransitionNotAllowed
@@ -8,6 +8,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from apps.core.api.error_codes import ApiErrorCode
 from apps.core.error_codes import CoreErrorCode
 from apps.core.exceptions import ApplicationError
 
@@ -25,6 +26,15 @@ def exception_handler(exc, context):
             _("This action is not allowed in the order's current status."),
             status_code=status.HTTP_409_CONFLICT,
         )
+    if isinstance(exc, RequestDataTooBig):
+        return error_response(
+            ApiErrorCode.REQUEST_TOO_LARGE,
+            _("The request body is larger than the server accepts."),
+            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, SuspiciousOperation):
+        # Django's own verdict on a malformed request (too many fields, and the like): a 400.
+        return error_response(ApiErrorCode.BAD_REQUEST, _("The request could not be read."), status_code=400)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

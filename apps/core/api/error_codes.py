@@ -1,0 +1,9 @@
+from enum import StrEnum
+
+
+class ApiErrorCode(StrEnum):
+    """Errors about the request itself rather than the business: its URL, size, paging."""
+
+    INVALID_CURSOR = "invalid_cursor"
+    REQUEST_TOO_LARGE = "request_too_large"
+    BAD_REQUEST = "bad_request"
