@@ -291,7 +291,10 @@ class BlacklistedPhone(models.Model):
         verbose_name_plural = _("blacklisted phones")
 
     def __str__(self) -> str:
-        return self.phone
+        """Masked: page titles, breadcrumbs, the admin log and delete pages show this to any staff."""
+        from apps.orders.selectors import mask_phone  # selectors import the models
+
+        return mask_phone(self.phone)
 
 
 class OrderMoneyEvent(models.Model):

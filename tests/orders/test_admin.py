@@ -318,3 +318,100 @@ def test_lines_form_refuses_a_paid_order_and_an_unknown_sku(admin_client, sku):
     assert any("NO-SUCH-SKU" in message for message in errors(unknown))
     assert Order.objects.get(pk=paid.pk).lines.get().quantity == 1
     assert Order.objects.get(pk=unpaid.pk).lines.get().sku_code == sku.code
+
+
+def _grant(username: str, *codenames: str) -> None:
+    user = User.objects.get(username=username)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+
+
+def test_hold_reasons_and_timeline_name_the_rule_not_the_address(clerk, admin_client, sku):
+    _grant("clerk", "view_orderstatuslog")
+    order = paid_order([(sku, 1)], address="测试漕溪北路88号", buyer_message="改送漕溪北路99号, 电话13912345678")
+    order_audit(order_no=order.order_no, actor="system:audit")
+    url = reverse("admin:orders_order_change", args=[order.pk])
+
+    page = clerk.get(url).content.decode()
+
+    assert reload(order).status == OrderStatus.ON_HOLD
+    assert "address_suspicious" in page and "测试" in page
+    assert "漕溪北路88号" not in page
+    # Nothing stored quotes the address or the buyer's words: the API history shows remarks too.
+    stored = " ".join(
+        [*(r["message"] for r in reload(order).hold_reasons), *order.status_logs.values_list("remark", flat=True)]
+    )
+    assert "漕溪北路" not in stored and "13912345678" not in stored
+    reasons = {r["code"]: r for r in reload(order).hold_reasons}
+    assert set(reasons) == {"buyer_message", "address_suspicious"}
+    assert reasons["address_suspicious"]["details"] == {"keywords": ["测试"]}
+
+
+def test_reasons_written_before_the_fix_are_masked_for_staff_without_the_permission(clerk, admin_client, sku):
+    _grant("clerk", "view_orderstatuslog")
+    leaked = "The address looks suspicious: 测试漕溪北路88号"
+    order = paid_order(
+        [(sku, 1)],
+        address="测试漕溪北路88号",
+        status=OrderStatus.ON_HOLD,
+        hold_reasons=[{"code": "address_suspicious", "message": leaked}],
+    )
+    order.status_logs.create(from_status="paid", to_status="on_hold", operator="system:audit", remark=leaked)
+    url = reverse("admin:orders_order_change", args=[order.pk])
+
+    masked = clerk.get(url).content.decode()
+    shown = admin_client.get(url).content.decode()
+
+    assert "漕溪北路88号" not in masked and "address_suspicious" in masked
+    assert shown.count(leaked) == 2
+
+
+def test_buyer_id_is_masked_without_the_personal_data_permission(clerk, admin_client, sku):
+    order = paid_order([(sku, 1)], buyer_id="tb-zhang-9911")
+    url = reverse("admin:orders_order_change", args=[order.pk])
+
+    assert "tb-zhang-9911" not in clerk.get(url).content.decode()
+    assert "tb-zhang-9911" in admin_client.get(url).content.decode()
+
+
+@pytest.fixture
+def blacklisted():
+    from apps.orders.models import BlacklistedPhone
+
+    return BlacklistedPhone.objects.create(phone="13600001234", reason="fraud")
+
+
+def test_blacklisted_phone_is_masked_on_every_page_without_the_permission(clerk, blacklisted):
+    _grant("clerk", "view_blacklistedphone", "change_blacklistedphone", "delete_blacklistedphone")
+    pages = [
+        reverse("admin:orders_blacklistedphone_changelist"),
+        reverse("admin:orders_blacklistedphone_change", args=[blacklisted.pk]),
+        reverse("admin:orders_blacklistedphone_history", args=[blacklisted.pk]),
+        reverse("admin:orders_blacklistedphone_delete", args=[blacklisted.pk]),
+    ]
+
+    for url in pages:
+        page = clerk.get(url).content.decode()
+        assert "13600001234" not in page, url
+        assert "136****1234" in page, url
+
+
+def test_staff_without_the_permission_edit_the_reason_not_the_phone(clerk, blacklisted):
+    _grant("clerk", "view_blacklistedphone", "change_blacklistedphone")
+    url = reverse("admin:orders_blacklistedphone_change", args=[blacklisted.pk])
+
+    response = clerk.post(url, {"phone": "13900000000", "reason": "chargebacks"})
+
+    blacklisted.refresh_from_db()
+    assert response.status_code == 302
+    assert (blacklisted.phone, blacklisted.reason) == ("13600001234", "chargebacks")
+
+
+def test_staff_with_the_permission_see_and_edit_the_blacklisted_phone(clerk, blacklisted):
+    _grant("clerk", "view_blacklistedphone", "change_blacklistedphone", "view_personal_data")
+    url = reverse("admin:orders_blacklistedphone_change", args=[blacklisted.pk])
+
+    assert 'value="13600001234"' in clerk.get(url).content.decode()
+    clerk.post(url, {"phone": "13600005678", "reason": "fraud"})
+
+    blacklisted.refresh_from_db()
+    assert blacklisted.phone == "13600005678"

@@ -2,10 +2,11 @@
 
 Everything is read-only here; every change is an action (or a small form) that calls the
 same services as the API and the jobs, and shows a refused change as an error message.
-Recipients' phones and addresses are masked unless the user holds
-``orders.view_personal_data``.
+Recipients' phones, names and addresses, buyer ids and blacklisted phones are masked unless
+the user holds ``orders.view_personal_data``; hold reasons and timeline remarks too.
 """
 
+from contextlib import contextmanager
 from contextvars import ContextVar
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -65,6 +66,43 @@ def sees_personal_data(request) -> bool:
 def rendered(response):
     """Render a template response now, while the personal-data flag is still set."""
     return response.render() if hasattr(response, "render") else response
+
+
+@contextmanager
+def personal_data_flag(request):
+    token = _personal_data_visible.set(sees_personal_data(request))
+    try:
+        yield
+    finally:
+        _personal_data_visible.reset(token)
+
+
+class PersonalDataAdminMixin:
+    """Sets the personal-data flag for the display methods while the list or the form renders."""
+
+    def changelist_view(self, request, extra_context=None):
+        with personal_data_flag(request):
+            return rendered(super().changelist_view(request, extra_context))
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        with personal_data_flag(request):
+            return rendered(super().changeform_view(request, object_id, form_url, extra_context))
+
+
+def scrubbed(text: str, order: Order) -> str:
+    """``text`` with the order's phone, address and recipient name masked, for users who may
+    not see them: reasons and remarks written before they stopped quoting them still do."""
+    if _personal_data_visible.get():
+        return text
+    address, phone, name = order.address.strip(), order.recipient_phone.strip(), order.recipient_name.strip()
+    for value, masked in (
+        (address, mask_text(address, keep=min(4, len(address) // 2))),
+        (phone, mask_phone(phone)),
+        (name, mask_text(name, keep=1)),
+    ):
+        if len(value) >= 2:
+            text = text.replace(value, masked)
+    return text
 
 
 def still_out_of_stock(order: Order) -> str | None:
@@ -156,8 +194,15 @@ class OrderStatusLogInline(admin.TabularInline):
     verbose_name_plural = _("timeline")
     extra = 0
     can_delete = False
-    fields = ("created_at", "from_status", "to_status", "operator", "remark")
+    fields = ("created_at", "from_status", "to_status", "operator", "remark_display")
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order")
+
+    @admin.display(description=_("remark"))
+    def remark_display(self, obj: OrderStatusLog) -> str:
+        return scrubbed(obj.remark, obj.order)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -171,7 +216,7 @@ AFTERSALE_CLOSED_STATUSES = {OrderStatus.CANCELLED, OrderStatus.PAYMENT_TIMEOUT,
 
 
 @admin.register(Order)
-class OrderAdmin(SearchBackendAdminMixin, admin.ModelAdmin):
+class OrderAdmin(PersonalDataAdminMixin, SearchBackendAdminMixin, admin.ModelAdmin):
     list_display = (
         "order_no",
         "shop",
@@ -188,7 +233,20 @@ class OrderAdmin(SearchBackendAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     inlines = [OrderLineInline, OrderStatusLogInline]
     fieldsets = (
-        (None, {"fields": ("order_no", "shop", "platform", "platform_order_id", "buyer_id", "status", "hold_list")}),
+        (
+            None,
+            {
+                "fields": (
+                    "order_no",
+                    "shop",
+                    "platform",
+                    "platform_order_id",
+                    "buyer_id_display",
+                    "status",
+                    "hold_list",
+                )
+            },
+        ),
         (
             _("Money"),
             {
@@ -243,6 +301,10 @@ class OrderAdmin(SearchBackendAdminMixin, admin.ModelAdmin):
 
     # --- display -------------------------------------------------------------------------
 
+    @admin.display(description=_("buyer"))
+    def buyer_id_display(self, obj: Order) -> str:
+        return obj.buyer_id if self._personal(obj) else mask_text(obj.buyer_id, keep=1)
+
     @admin.display(description=_("recipient"))
     def recipient(self, obj: Order) -> str:
         if self._personal(obj):
@@ -264,7 +326,7 @@ class OrderAdmin(SearchBackendAdminMixin, admin.ModelAdmin):
             format_html_join(
                 "",
                 "<div><code>{}</code> {}</div>",
-                ((r.get("code", ""), r.get("message", "")) for r in obj.hold_reasons),
+                ((r.get("code", ""), scrubbed(r.get("message", ""), obj)) for r in obj.hold_reasons),
             )
             or "-"
         )
@@ -328,20 +390,6 @@ class OrderAdmin(SearchBackendAdminMixin, admin.ModelAdmin):
 
     def _personal(self, obj: Order) -> bool:
         return _personal_data_visible.get()
-
-    def changelist_view(self, request, extra_context=None):
-        token = _personal_data_visible.set(sees_personal_data(request))
-        try:
-            return rendered(super().changelist_view(request, extra_context))
-        finally:
-            _personal_data_visible.reset(token)
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        token = _personal_data_visible.set(sees_personal_data(request))
-        try:
-            return rendered(super().change_view(request, object_id, form_url, extra_context))
-        finally:
-            _personal_data_visible.reset(token)
 
     # --- actions -------------------------------------------------------------------------
 
@@ -685,17 +733,22 @@ class FulfillmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(BlacklistedPhone)
-class BlacklistedPhoneAdmin(admin.ModelAdmin):
+class BlacklistedPhoneAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
+    """Staff without the personal-data permission add a number and edit reasons; an existing
+    number is shown to them masked and read-only (titles use the masked ``__str__``)."""
+
     list_display = ("phone_display", "reason", "created_at")
     search_fields = ("=phone",)
+
+    def _phone_hidden(self, request, obj) -> bool:
+        return obj is not None and not sees_personal_data(request)
+
+    def get_fields(self, request, obj=None):
+        return ("phone_display", "reason") if self._phone_hidden(request, obj) else ("phone", "reason")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("phone_display",) if self._phone_hidden(request, obj) else ()
 
     @admin.display(description=_("phone"), ordering="phone")
     def phone_display(self, obj: BlacklistedPhone) -> str:
         return obj.phone if _personal_data_visible.get() else mask_phone(obj.phone)
-
-    def changelist_view(self, request, extra_context=None):
-        token = _personal_data_visible.set(sees_personal_data(request))
-        try:
-            return rendered(super().changelist_view(request, extra_context))
-        finally:
-            _personal_data_visible.reset(token)

@@ -5,7 +5,9 @@ Rules (settings ``AUDIT_*``): a buyer message (a person should read it), payable
 测试 / test / 自提), a blacklisted phone, and a suspected duplicate (same buyer, address and
 SKUs within ``AUDIT_DUPLICATE_WINDOW_MINUTES``). A failing order goes ``on_hold`` with
 ``hold_reasons`` (``[{"code", "message"}]``); a passing one is allocated at once, in the same
-transaction. Staff release a held order (back to ``paid`` and audited again) or force it
+transaction. A reason names the rule that matched (the keyword, the other order), never the
+recipient's phone, address or the buyer's words: reasons are copied into the timeline, which
+staff without ``orders.view_personal_data`` read too. Staff release a held order (back to ``paid`` and audited again) or force it
 through (``force=True``: released and allocated without the rules).
 
 An order without an active reservation (held as out of stock when it arrived, see
@@ -54,9 +56,8 @@ def audit_findings(order: Order) -> list[dict]:
     """Every audit rule the order fails, as ``{"code", "message"[, "details"]}``; empty = pass."""
     findings = []
     if settings.AUDIT_HOLD_ON_BUYER_MESSAGE and order.buyer_message.strip():
-        findings.append(
-            _reason("buyer_message", _("The buyer left a message: %(m)s") % {"m": order.buyer_message[:100]})
-        )
+        # The message itself stays on the order: buyers write phones and addresses into it.
+        findings.append(_reason("buyer_message", _("The buyer left a message; read it on the order.")))
     limit = Decimal(settings.AUDIT_MAX_PAYABLE)
     if order.payable_amount > limit:
         findings.append(
@@ -73,12 +74,22 @@ def audit_findings(order: Order) -> list[dict]:
     else:
         address = order.address.strip()
         keywords = [k for k in settings.AUDIT_SUSPICIOUS_ADDRESS_KEYWORDS if k and k.lower() in address.lower()]
-        if len(address) < settings.AUDIT_MIN_ADDRESS_LENGTH or keywords:
+        # Name the rule that matched, never the address: reasons are copied into the timeline.
+        if keywords:
             findings.append(
                 _reason(
                     "address_suspicious",
-                    _("The address looks suspicious: %(address)s") % {"address": address},
+                    _("The address contains a suspicious keyword: %(keywords)s.") % {"keywords": ", ".join(keywords)},
                     keywords=keywords,
+                )
+            )
+        elif len(address) < settings.AUDIT_MIN_ADDRESS_LENGTH:
+            findings.append(
+                _reason(
+                    "address_suspicious",
+                    _("The address is shorter than %(length)d characters.")
+                    % {"length": settings.AUDIT_MIN_ADDRESS_LENGTH},
+                    keywords=[],
                 )
             )
     if order.recipient_phone and BlacklistedPhone.objects.filter(phone=order.recipient_phone.strip()).exists():
