@@ -6,6 +6,9 @@ from apps.core.alerts import alert_resolve
 from apps.core.models import Alert, IdempotencyKey, OutboxDelivery, OutboxEvent
 from apps.core.outbox import outbox_retry
 
+# Declared on the order model: whoever holds it may see phones, names and addresses.
+PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
+
 
 class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
@@ -82,5 +85,17 @@ class AlertAdmin(ReadOnlyAdmin):
 
 @admin.register(IdempotencyKey)
 class IdempotencyKeyAdmin(ReadOnlyAdmin):
+    """A stored response replays a created resource (an order with its recipient's name, phone
+    and address): only staff who may see personal data see it."""
+
     list_display = ("scope", "key", "response_status", "created_at", "expires_at")
     search_fields = ("key",)
+    readonly_fields = ("response_body_hidden",)
+
+    def get_fields(self, request, obj=None):
+        body = "response_body" if request.user.has_perm(PERSONAL_DATA_PERMISSION) else "response_body_hidden"
+        return ("scope", "key", "fingerprint", "response_status", body, "created_at", "expires_at")
+
+    @admin.display(description=_("response body"))
+    def response_body_hidden(self, obj):
+        return _("Hidden: it may hold personal data, which you do not have the permission to see.")
