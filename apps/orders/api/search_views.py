@@ -18,6 +18,7 @@ from rest_framework import permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api.dates import is_storable
 from apps.core.api.scoping import caller_shop
 from apps.orders.models import Order, OrderLine, OrderStatus
 from apps.orders.search import OrderQuery, get_backend
@@ -51,13 +52,19 @@ class DayOrDateTimeField(serializers.Field):
             moment = None if day is not None else parse_datetime(value)
         except ValueError:
             self.fail("invalid")
-        if moment is not None:
-            return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
-        if day is None:
+        if moment is None:
+            if day is None:
+                self.fail("invalid")
+            if self.end_of_day:
+                if day == date.max:
+                    self.fail("invalid")
+                day += timedelta(days=1)
+            moment = datetime.combine(day, time.min)
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        if not is_storable(moment):
             self.fail("invalid")
-        if self.end_of_day:
-            day += timedelta(days=1)
-        return timezone.make_aware(datetime.combine(day, time.min))
+        return moment
 
     def to_representation(self, value):
         return value.isoformat() if isinstance(value, date) else value

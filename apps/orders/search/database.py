@@ -11,7 +11,9 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import connection
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
+from apps.core.api.dates import is_storable
 from apps.orders.models import FulfillmentLine, FulfillmentStatus, Order, OrderLine
 from apps.orders.search.base import (
     OrderQuery,
@@ -21,6 +23,9 @@ from apps.orders.search.base import (
     encode_cursor,
     invalid_cursor,
 )
+
+# The largest amount the amount columns hold (12 digits, 2 of them decimals).
+MAX_AMOUNT = Decimal("9999999999.99")
 
 
 class DatabaseBackend(SearchBackend):
@@ -102,10 +107,18 @@ class DatabaseBackend(SearchBackend):
 
     @staticmethod
     def _parse(field: str, value: str):
+        """The sort value a cursor carries: an amount the column can hold, or an aware
+        time that converts to UTC; anything else is ``invalid_cursor``."""
         try:
             if field == "payable_amount":
-                return Decimal(value)
-            return datetime.fromisoformat(value)
+                amount = Decimal(value)
+                if not amount.is_finite() or abs(amount) > MAX_AMOUNT:
+                    raise ValueError(value)
+                return amount
+            moment = datetime.fromisoformat(value)
+            if timezone.is_naive(moment) or not is_storable(moment):
+                raise ValueError(value)
+            return moment
         except (InvalidOperation, ValueError, TypeError) as exc:
             raise invalid_cursor() from exc
 

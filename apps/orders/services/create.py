@@ -93,6 +93,13 @@ def order_amount(value, field: str) -> Decimal:
     return amount
 
 
+def _too_large(what: str) -> str:
+    return _("%(what)s exceeds the largest amount an order can hold (%(max)s).") % {
+        "what": what,
+        "max": f"{MAX_AMOUNT:.2f}",
+    }
+
+
 def order_build_lines(lines: list[OrderLineInput], *, skus: dict[int, Sku] | None = None) -> list[OrderLine]:
     """Unsaved, priced lines for ``lines``; one query for all SKUs (none when ``skus`` is
     given), every problem reported."""
@@ -124,6 +131,8 @@ def order_build_lines(lines: list[OrderLineInput], *, skus: dict[int, Sku] | Non
             subtotal = unit_price * line.quantity
             if discount > subtotal:
                 problems["discount_amount"] = [_("The discount cannot exceed the line's price times quantity.")]
+            elif subtotal - discount > MAX_AMOUNT:
+                problems["quantity"] = [_too_large(_("The line total"))]
         if problems:
             errors[str(index)] = problems
             continue
@@ -180,7 +189,9 @@ def order_price(
 ) -> tuple[Decimal, Decimal]:
     """(shipping fee, payable). With no fee given, shipping is free from the threshold on
     (goods after discount), else ``ORDER_SHIPPING_FEE``. An order discount larger than the
-    goods total is refused (``validation_error`` on ``discount_amount``)."""
+    goods total is refused (``validation_error`` on ``discount_amount``), and so are a goods
+    total (on ``lines``) or payable (on ``shipping_fee``) above ``MAX_AMOUNT``, the most the
+    amount columns hold."""
     if discount_amount > goods_total:
         raise order_invalid(
             {
@@ -190,10 +201,15 @@ def order_price(
                 ]
             }
         )
+    if goods_total > MAX_AMOUNT:
+        raise order_invalid({"lines": [_too_large(_("The goods total"))]})
     if shipping_fee is None:
         threshold = to_money(settings.ORDER_FREE_SHIPPING_THRESHOLD)
         shipping_fee = ZERO if goods_total - discount_amount >= threshold else to_money(settings.ORDER_SHIPPING_FEE)
-    return shipping_fee, goods_total - discount_amount + shipping_fee
+    payable = goods_total - discount_amount + shipping_fee
+    if payable > MAX_AMOUNT:
+        raise order_invalid({"shipping_fee": [_too_large(_("The payable amount"))]})
+    return shipping_fee, payable
 
 
 def order_lines_insert_and_reserve(*, order: Order, lines: list[OrderLine], warehouse_ids: list[int], actor: str):

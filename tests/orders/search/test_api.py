@@ -1,5 +1,7 @@
 """GET /api/v1/orders/search: filters, paging, shop scoping, masking, errors."""
 
+import base64
+import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -96,6 +98,11 @@ def test_free_text_and_product_name(staff_client):
     assert [i["order_no"] for i in staff_client.get(URL, {"product_name": "礼盒"}).json()["results"]] == [tea.order_no]
 
 
+def _cursor(key: list) -> str:
+    raw = json.dumps({"b": "database", "k": key}).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
 @pytest.mark.parametrize(
     ("params", "code"),
     [
@@ -104,6 +111,13 @@ def test_free_text_and_product_name(staff_client):
         ({"size": 0}, "validation_error"),
         ({"created_from": "yesterday"}, "validation_error"),
         ({"cursor": "not-a-cursor"}, "invalid_cursor"),
+        ({"created_to": "9999-12-31"}, "validation_error"),
+        ({"created_from": "0001-01-01T00:00:00+14:00"}, "validation_error"),
+        ({"created_to": "9999-12-31T23:59:59-12:00"}, "validation_error"),
+        ({"sort": "payable_amount", "cursor": _cursor(["NaN", 1])}, "invalid_cursor"),
+        ({"sort": "payable_amount", "cursor": _cursor(["1e30", 1])}, "invalid_cursor"),
+        ({"cursor": _cursor(["0001-01-01T00:00:00+14:00", 1])}, "invalid_cursor"),
+        ({"cursor": _cursor(["2025-03-01T10:00:00", 1])}, "invalid_cursor"),
     ],
 )
 def test_bad_input_is_a_400_with_a_code(staff_client, params, code):
