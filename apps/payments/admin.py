@@ -1,8 +1,11 @@
 """The finance console: payments with their raw notifications, refunds, statements and the
 differences reconciliation found. Every change goes through a service; refunds need the
-``payments.issue_refund`` permission."""
+``payments.issue_refund`` permission. Who paid (Alipay's buyer ids, WeChat's payer openid) is
+masked in raw notifications unless the user may see personal data."""
 
+import json
 import uuid
+from urllib.parse import parse_qsl, urlencode
 
 from django import forms
 from django.contrib import admin, messages
@@ -10,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -27,6 +31,39 @@ from apps.payments.models import (
 from apps.payments.providers.base import ProviderRefused, ProviderUnavailable
 
 REFUND_PERMISSION = "payments.issue_refund"
+# Declared on the order model: whoever holds it may see who bought and paid.
+PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
+# The payer, as each provider names it: Alipay's form fields, WeChat's (decrypted) payer.
+PAYER_KEYS = frozenset({"buyer_id", "buyer_logon_id", "buyer_open_id", "buyer_user_id", "openid", "sub_openid"})
+
+
+def _masked(value) -> str:
+    return f"{str(value)[:2]}****"
+
+
+def _masked_json(value):
+    if isinstance(value, dict):
+        return {
+            key: _masked(item)
+            if key.lower() in PAYER_KEYS and not isinstance(item, dict | list)
+            else _masked_json(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_masked_json(item) for item in value]
+    return value
+
+
+def masked_notification_body(body: str) -> str:
+    """A raw callback with the payer's ids masked: JSON (WeChat) or a form (Alipay). A body
+    without payer fields is returned as received."""
+    try:
+        return json.dumps(_masked_json(json.loads(body)), ensure_ascii=False)
+    except ValueError:
+        pairs = parse_qsl(body, keep_blank_values=True)
+        if not any(key.lower() in PAYER_KEYS for key, _value in pairs):
+            return body
+        return urlencode([(key, _masked(v) if key.lower() in PAYER_KEYS else v) for key, v in pairs], safe="*@")
 
 
 class _ReadOnlyInline(admin.TabularInline):
@@ -179,7 +216,15 @@ class PaymentNotificationAdmin(admin.ModelAdmin):
     list_filter = ("provider", "verified", "outcome")
     search_fields = ("=out_trade_no",)
     list_select_related = ("payment",)
-    readonly_fields = [f.name for f in PaymentNotification._meta.fields]
+    readonly_fields = [*(f.name for f in PaymentNotification._meta.fields), "body_masked"]
+
+    def get_fields(self, request, obj=None):
+        body = "body" if request.user.has_perm(PERSONAL_DATA_PERMISSION) else "body_masked"
+        return [body if field.name == "body" else field.name for field in PaymentNotification._meta.fields]
+
+    @admin.display(description=_("body"))
+    def body_masked(self, obj: PaymentNotification):
+        return format_html('<pre style="white-space:pre-wrap">{}</pre>', masked_notification_body(obj.body))
 
     def has_add_permission(self, request):
         return False

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apps.payments.models import Refund, Statement
+from apps.payments.models import PaymentNotification, Refund, Statement
 from tests.payments.factories import PaymentFactory
 
 pytestmark = pytest.mark.django_db
@@ -108,3 +108,30 @@ def test_payment_list_runs_a_fixed_number_of_queries(admin_client):
     assert admin_client.get("/admin/payments/refund/").status_code == 200
     assert admin_client.get("/admin/payments/reconciliationresult/").status_code == 200
     assert admin_client.get("/admin/payments/statement/").status_code == 200
+
+
+ALIPAY_BODY = (
+    "out_trade_no=P20261122001&trade_status=TRADE_SUCCESS&total_amount=88.00"
+    "&buyer_id=2088102177846875&buyer_logon_id=zhangsan%40example.com"
+)
+WECHAT_BODY = '{"out_trade_no": "P20261122002", "payer": {"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}}'
+
+
+@pytest.mark.parametrize(
+    ("provider", "body", "payer"),
+    [("alipay", ALIPAY_BODY, ["2088102177846875", "zhangsan"]), ("wechat", WECHAT_BODY, ["oUpF8uMuAJO"])],
+    ids=["alipay", "wechat"],
+)
+def test_raw_notifications_mask_the_payer_without_the_personal_data_permission(client, provider, body, payer):
+    notification = PaymentNotification.objects.create(provider=provider, out_trade_no="P1", body=body)
+    url = f"/admin/payments/paymentnotification/{notification.pk}/change/"
+    clerk = finance_user("view_paymentnotification")
+    client.force_login(clerk)
+
+    masked = client.get(url).content.decode()
+    clerk.user_permissions.add(Permission.objects.get(codename="view_personal_data"))
+    shown = client.get(url).content.decode()
+
+    assert "P2026112200" in masked
+    assert not any(value in masked for value in payer)
+    assert all(value in shown for value in payer)
