@@ -112,3 +112,49 @@ def test_staff_sessions_cannot_push(staff_client, make_shop):
     response = staff_client.post(f"/api/v1/channels/{ps.shop.code}/orders", {}, format="json")
 
     assert response.status_code == 403
+
+
+def _pushed(make_shop, platform):
+    ps = make_shop(platform)
+    return ps, SignedClient(ps.shop, ps.secret), f"/api/v1/channels/{ps.shop.code}/orders"
+
+
+def _assert_refused(response, index="0"):
+    assert response.status_code == 422, response.content
+    assert response.json()["code"] == "invalid_payload"
+    assert list(response.json()["details"]) == [index]
+    assert not RawOrder.objects.exists()
+
+
+@pytest.mark.parametrize("platform", ["tmall", "jd", "douyin", "wechat"])
+def test_an_order_id_longer_than_we_store_is_refused(make_shop, platform):
+    ps, client, url = _pushed(make_shop, platform)
+
+    response = client.post(url, [platform_order(ps, "6101"), platform_order(ps, "7" * 100)])
+
+    _assert_refused(response, "1")
+    assert "64" in response.json()["details"]["1"][0]
+
+
+@pytest.mark.parametrize(
+    ("platform", "field", "value"),
+    [
+        ("tmall", "modified", "0001-01-01 00:00:00"),
+        ("jd", "modified", "0001-01-01 00:00:00"),
+        ("tmall", "pay_time", "0001-01-01 00:00:00"),
+    ],
+)
+def test_a_time_out_of_range_is_refused(make_shop, platform, field, value):
+    ps, client, url = _pushed(make_shop, platform)
+    order = platform_order(ps, "6102")
+    order[field] = value
+
+    _assert_refused(client.post(url, order))
+
+
+def test_a_field_of_the_wrong_shape_is_refused(make_shop):
+    ps, client, url = _pushed(make_shop, "tmall")
+    order = platform_order(ps, "6103")
+    order["orders"] = "x"
+
+    _assert_refused(client.post(url, order))

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -175,6 +175,20 @@ def from_unix(value: Any) -> datetime | None:
     return datetime.fromtimestamp(int(value), tz=SHANGHAI)
 
 
+MAX_PLATFORM_ORDER_ID = 64  # RawOrder.platform_order_id and Order.platform_order_id
+
+
+def _storable(name: str, moment: datetime | None) -> datetime | None:
+    """``moment`` if the database can keep it (in UTC); near year 1 or 9999 it cannot."""
+    if moment is None:
+        return None
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise PayloadError(f"{name} {moment.isoformat()} is out of range") from None
+    return moment
+
+
 def order_discount(*, lines: list[NormalizedLine], shipping_fee: Decimal, paid_amount: Decimal) -> Decimal:
     """The order-level discount that makes goods - line discounts - discount + shipping = paid.
 
@@ -186,12 +200,27 @@ def order_discount(*, lines: list[NormalizedLine], shipping_fee: Decimal, paid_a
 
 
 def normalized_order(
-    *, lines: list[NormalizedLine] | tuple[NormalizedLine, ...], shipping_fee: Decimal, paid_amount: Decimal, **fields
+    *,
+    platform_order_id: str,
+    lines: list[NormalizedLine] | tuple[NormalizedLine, ...],
+    shipping_fee: Decimal,
+    paid_amount: Decimal,
+    paid_at: datetime | None,
+    updated_at: datetime,
+    **fields,
 ) -> NormalizedOrder:
     """A NormalizedOrder whose goods total and order-level discount follow from its lines,
-    shipping fee and what the buyer paid (``order_discount``), the same way for every platform."""
+    shipping fee and what the buyer paid (``order_discount``), the same way for every platform.
+
+    An order id we cannot store (empty or over 64 characters) or a time that leaves the
+    calendar in UTC is a PayloadError."""
+    if not platform_order_id or len(platform_order_id) > MAX_PLATFORM_ORDER_ID:
+        raise PayloadError(f"the order id must have 1 to {MAX_PLATFORM_ORDER_ID} characters")
     lines = tuple(lines)
     return NormalizedOrder(
+        platform_order_id=platform_order_id,
+        paid_at=_storable("paid_at", paid_at),
+        updated_at=_storable("updated_at", updated_at),
         lines=lines,
         total_amount=sum((line.unit_price * line.quantity for line in lines), Decimal("0.00")),
         discount_amount=order_discount(lines=list(lines), shipping_fee=shipping_fee, paid_amount=paid_amount),
@@ -349,7 +378,7 @@ class PlatformAdapter:
             return self.parse_payload(raw)
         except PayloadError:
             raise
-        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
             raise PayloadError(f"{self.platform} order not understood: {type(exc).__name__} {exc}") from exc
 
     def platform_order_id_of(self, raw: Any) -> str:
