@@ -415,3 +415,11 @@ def test_staff_with_the_permission_see_and_edit_the_blacklisted_phone(clerk, bla
 
     blacklisted.refresh_from_db()
     assert blacklisted.phone == "13600005678"
+
+
+def test_a_short_address_is_not_shown_whole_when_masked(clerk, sku):
+    order = paid_order([(sku, 1)], address="3号楼")
+
+    page = clerk.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+
+    assert "3号楼" not in page and "3****" in page

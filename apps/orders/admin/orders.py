@@ -89,6 +89,11 @@ class PersonalDataAdminMixin:
             return rendered(super().changeform_view(request, object_id, form_url, extra_context))
 
 
+def masked_address(address: str) -> str:
+    """The first characters (at most four, at most half: a short address is not kept whole)."""
+    return mask_text(address, keep=min(4, len(address) // 2))
+
+
 def scrubbed(text: str, order: Order) -> str:
     """``text`` with the order's phone, address and recipient name masked, for users who may
     not see them: reasons and remarks written before they stopped quoting them still do."""
@@ -96,7 +101,7 @@ def scrubbed(text: str, order: Order) -> str:
         return text
     address, phone, name = order.address.strip(), order.recipient_phone.strip(), order.recipient_name.strip()
     for value, masked in (
-        (address, mask_text(address, keep=min(4, len(address) // 2))),
+        (address, masked_address(address)),
         (phone, mask_phone(phone)),
         (name, mask_text(name, keep=1)),
     ):
@@ -318,7 +323,7 @@ class OrderAdmin(PersonalDataAdminMixin, SearchBackendAdminMixin, admin.ModelAdm
     @admin.display(description=_("address"))
     def full_address(self, obj: Order) -> str:
         region = f"{obj.province} {obj.city} {obj.district}".strip()
-        return f"{region} {obj.address if self._personal(obj) else mask_text(obj.address, keep=4)}"
+        return f"{region} {obj.address if self._personal(obj) else masked_address(obj.address)}"
 
     @admin.display(description=_("hold reasons"))
     def hold_list(self, obj: Order) -> str:
