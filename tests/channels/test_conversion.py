@@ -335,6 +335,119 @@ def test_a_jd_lock_of_an_allocated_order_leaves_it_and_alerts_staff(make_shop):
     assert alert.is_open and order.order_no in alert.message
 
 
+def hold_codes(order) -> list[str]:
+    return [reason["code"] for reason in Order.objects.get(pk=order.pk).hold_reasons]
+
+
+def test_a_jd_order_that_arrives_locked_is_audited_and_allocated_once_jd_unlocks_it(make_shop):
+    ps = make_shop("jd")
+    push(ps, platform_order(ps, "J640", status="locked", minutes_ago=5))
+    convert()
+    order = Order.objects.get(platform_order_id="J640")
+    assert hold_codes(order) == ["platform_locked"]
+
+    push(ps, platform_order(ps, "J640", minutes_ago=1))
+    report = convert()
+
+    raw = RawOrder.objects.get(platform_order_id="J640")
+    assert report.updated == [raw.pk]
+    assert raw.status == RawOrder.Status.CONVERTED
+    order = Order.objects.get(pk=order.pk)
+    assert order.status == OrderStatus.PENDING_SHIPMENT
+    assert order.hold_reasons == []
+    assert order.audited_at is not None
+    assert Stock.objects.get(sku=ps.skus[0]).reserved == 2
+    steps = list(OrderStatusLog.objects.filter(order=order).order_by("id").values_list("to_status", flat=True))
+    assert steps[-3:] == [OrderStatus.ON_HOLD, OrderStatus.PAID, OrderStatus.PENDING_SHIPMENT]
+    release = OrderStatusLog.objects.filter(order=order, to_status=OrderStatus.PAID).last()
+    assert "Unlocked on the platform" in release.remark
+
+
+def test_a_locked_paid_order_that_jd_unlocks_is_released_and_audited_again(make_shop):
+    ps = make_shop("jd")
+    push(ps, platform_order(ps, "J650", minutes_ago=5, message="周末送货"))
+    convert()
+    push(ps, platform_order(ps, "J650", status="locked", minutes_ago=3, message="周末送货"))
+    convert()
+    order = Order.objects.get(platform_order_id="J650")
+    assert order.status == OrderStatus.ON_HOLD
+    assert hold_codes(order) == ["platform_locked"]
+
+    push(ps, platform_order(ps, "J650", minutes_ago=1, message="周末送货"))
+    convert()
+
+    # Released and audited again: the buyer's message now holds it for a person to read.
+    order = Order.objects.get(pk=order.pk)
+    assert order.status == OrderStatus.ON_HOLD
+    assert hold_codes(order) == ["buyer_message"]
+    released = OrderStatusLog.objects.filter(order=order, from_status=OrderStatus.ON_HOLD, to_status=OrderStatus.PAID)
+    assert released.count() == 1
+    assert Stock.objects.get(sku=ps.skus[0]).reserved == 2
+
+
+def test_a_staff_hold_added_while_jd_locked_the_order_stays_after_the_unlock(make_shop):
+    from apps.orders.services import order_hold
+
+    ps = make_shop("jd")
+    push(ps, platform_order(ps, "J660", status="locked", minutes_ago=5))
+    convert()
+    order = Order.objects.get(platform_order_id="J660")
+    order_hold(order_no=order.order_no, actor="cs:amy", reason="buyer asked to change the colour")
+
+    push(ps, platform_order(ps, "J660", minutes_ago=1))
+    convert()
+
+    order = Order.objects.get(pk=order.pk)
+    assert order.status == OrderStatus.ON_HOLD
+    assert [(r["code"], r["message"]) for r in order.hold_reasons] == [("manual", "buyer asked to change the colour")]
+    log = OrderStatusLog.objects.filter(order=order).last()
+    assert (log.from_status, log.to_status) == (OrderStatus.ON_HOLD, OrderStatus.ON_HOLD)
+    assert "Unlocked on the platform" in log.remark
+
+
+def test_the_same_unlock_twice_changes_nothing_the_second_time(make_shop):
+    ps = make_shop("jd")
+    push(ps, platform_order(ps, "J670", status="locked", minutes_ago=5))
+    convert()
+    unlocked = platform_order(ps, "J670", minutes_ago=2)
+    push(ps, unlocked)
+    convert()
+    order = Order.objects.get(platform_order_id="J670")
+    assert order.status == OrderStatus.PENDING_SHIPMENT
+    logs, events = OrderStatusLog.objects.filter(order=order).count(), OutboxEvent.objects.count()
+
+    push(ps, unlocked)  # the same payload: nothing to convert
+    push(ps, platform_order(ps, "J670", minutes_ago=1))  # paid again, a newer payload
+    convert()
+
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.PENDING_SHIPMENT
+    assert Order.objects.get(pk=order.pk).version == order.version
+    assert OrderStatusLog.objects.filter(order=order).count() == logs
+    assert OutboxEvent.objects.count() == events
+    assert Stock.objects.get(sku=ps.skus[0]).reserved == 2
+
+
+def test_a_jd_unlock_of_an_allocated_order_resolves_its_alert(make_shop):
+    from apps.core.models import Alert
+
+    ps = make_shop("jd")
+    push(ps, platform_order(ps, "J680", minutes_ago=5))
+    convert()
+    order = Order.objects.get(platform_order_id="J680")
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.PENDING_SHIPMENT)
+    push(ps, platform_order(ps, "J680", status="locked", minutes_ago=3))
+    convert()
+    assert Alert.objects.get(kind="channel_order_locked").is_open
+
+    push(ps, platform_order(ps, "J680", minutes_ago=1))
+    convert()
+
+    alert = Alert.objects.get(kind="channel_order_locked")
+    assert not alert.is_open
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.PENDING_SHIPMENT
+    assert RawOrder.objects.get(platform_order_id="J680").error == ""
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_converting_the_same_batch_create_each_order_once(make_shop):
     ps = make_shop("jd", stock=1000)

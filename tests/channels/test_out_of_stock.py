@@ -52,7 +52,7 @@ def test_a_paid_platform_order_without_stock_converts_on_hold_and_ships_once_sto
     assert not Alert.objects.filter(kind="out_of_stock", open_key__isnull=False).exists()
 
 
-def test_a_locked_jd_order_without_stock_keeps_both_reasons_and_waits_for_staff(make_shop):
+def test_a_locked_jd_order_without_stock_keeps_both_reasons_and_waits_for_the_unlock(make_shop):
     ps = make_shop("jd", stock=0)
     raw_orders_receive(shop=ps.shop, payloads=[platform_order(ps, "J-OOS-L", status="locked")], actor="test")
 
@@ -62,10 +62,49 @@ def test_a_locked_jd_order_without_stock_keeps_both_reasons_and_waits_for_staff(
     assert raw.status == RawOrder.Status.CONVERTED
     order = Order.objects.get(pk=raw.order_id)
     assert order.status == OrderStatus.ON_HOLD
-    assert [reason["code"] for reason in order.hold_reasons] == ["out_of_stock", "manual"]
+    assert [reason["code"] for reason in order.hold_reasons] == ["out_of_stock", "platform_locked"]
 
     warehouse = ps.shop.warehouses.get()
     for sku in ps.skus:
         stock_receive(sku_id=sku.pk, warehouse_id=warehouse.pk, quantity=5, reference=f"PO-{sku.pk}", operator="wh")
-    assert orders_retry_out_of_stock_task() == 0  # the platform lock is for staff to lift
+    assert orders_retry_out_of_stock_task() == 0  # the platform lock is for the platform to lift
     assert Order.objects.get(pk=order.pk).status == OrderStatus.ON_HOLD
+
+
+def test_an_unlocked_jd_order_still_without_stock_stays_on_hold_for_stock_only(make_shop):
+    ps = make_shop("jd", stock=0)
+    raw_orders_receive(
+        shop=ps.shop, payloads=[platform_order(ps, "J-OOS-U", status="locked", minutes_ago=5)], actor="test"
+    )
+    raw_orders_convert_batch(actor="test")
+
+    raw_orders_receive(shop=ps.shop, payloads=[platform_order(ps, "J-OOS-U", minutes_ago=1)], actor="test")
+    raw_orders_convert_batch(actor="test")
+
+    order = Order.objects.get(platform_order_id="J-OOS-U")
+    assert order.status == OrderStatus.ON_HOLD
+    assert [reason["code"] for reason in order.hold_reasons] == ["out_of_stock"]
+    assert not Reservation.objects.filter(reference=order.order_no).exists()
+
+    warehouse = ps.shop.warehouses.get()
+    for sku in ps.skus:
+        stock_receive(sku_id=sku.pk, warehouse_id=warehouse.pk, quantity=5, reference=f"PO-{sku.pk}", operator="wh")
+    assert orders_retry_out_of_stock_task() == 1  # no longer locked: it moves on with the stock
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.PENDING_SHIPMENT
+
+
+def test_a_jd_lock_of_an_order_held_for_stock_adds_the_platform_reason_once(make_shop):
+    ps = make_shop("jd", stock=0)
+    raw_orders_receive(shop=ps.shop, payloads=[platform_order(ps, "J-OOS-H", minutes_ago=5)], actor="test")
+    raw_orders_convert_batch(actor="test")
+    for minutes_ago in (3, 2):  # two locked payloads: the reason is added once
+        locked = platform_order(ps, "J-OOS-H", status="locked", minutes_ago=minutes_ago)
+        raw_orders_receive(shop=ps.shop, payloads=[locked], actor="test")
+        raw_orders_convert_batch(actor="test")
+
+    order = Order.objects.get(platform_order_id="J-OOS-H")
+    assert [reason["code"] for reason in order.hold_reasons] == ["out_of_stock", "platform_locked"]
+    warehouse = ps.shop.warehouses.get()
+    for sku in ps.skus:
+        stock_receive(sku_id=sku.pk, warehouse_id=warehouse.pk, quantity=5, reference=f"PO-{sku.pk}", operator="wh")
+    assert orders_retry_out_of_stock_task() == 0  # locked on the platform: it waits for the unlock

@@ -28,9 +28,14 @@ Decisions:
   goes to ``order_update_address``.
 - A platform lock (JD ``LOCKED`` / ``POP_ORDER_PAUSE``: a cancellation or after-sale is
   pending, or the order is paused) never cancels: a new order is created and held at once,
-  a paid one is held (``order_hold``); one already allocated cannot be held, so it is left as
-  it is, the raw order notes it and an alert asks staff to stop the shipment. The platform's
-  cancellation, if it follows, cancels as usual; if it unlocks, staff release the hold.
+  a paid or held one gets the hold reason ``platform_locked`` (``order_hold``; added once,
+  beside any other reason); one already allocated cannot be held, so it is left as it is,
+  the raw order notes it and a ``channel_order_locked`` alert asks staff to stop the
+  shipment. The platform's cancellation, if it follows, cancels as usual. When it unlocks
+  (the next payload is paid again), ``platform_locked`` is lifted
+  (``order_remove_hold_reason``): with no other reason the order is released and audited
+  again (allocated if it passes); an audit finding, ``out_of_stock`` or a staff hold keeps
+  it on hold. The order's ``channel_order_locked`` alert, if any, is resolved.
 """
 
 import logging
@@ -46,12 +51,13 @@ from django.utils.translation import gettext as _
 from apps.channels.adapters import NormalizedOrder, NormalizedStatus, PayloadError, adapter_for
 from apps.channels.error_codes import ChannelErrorCode
 from apps.channels.models import RawOrder, SkuMapping
-from apps.core.alerts import alert_raise
+from apps.core.alerts import alert_raise, alert_resolve
 from apps.core.exceptions import ApplicationError
 from apps.core.outbox import outbox_publish
 from apps.orders.models import Order, OrderStatus
 from apps.orders.services import (
     ON_SHORTAGE_HOLD,
+    PLATFORM_LOCKED,
     OrderLineInput,
     PaidInput,
     PaidOrderDraft,
@@ -60,6 +66,7 @@ from apps.orders.services import (
     order_create,
     order_hold,
     order_record_refund,
+    order_remove_hold_reason,
     order_request_refund,
     order_update_address,
     orders_create_paid_batch,
@@ -365,7 +372,9 @@ def _convert_locked(
         actor=actor,
     )
     if normalized.status == NormalizedStatus.LOCKED:
-        order = order_hold(order_no=order.order_no, actor=actor, reason=_locked_reason(normalized))
+        order = order_hold(
+            order_no=order.order_no, actor=actor, reason=_locked_reason(normalized), code=PLATFORM_LOCKED
+        )
     _finish(raw, status=RawOrder.Status.CONVERTED, order=order)
     return "converted"
 
@@ -402,39 +411,59 @@ def _apply_update(raw: RawOrder, normalized: NormalizedOrder, *, order: Order, a
     if new_refunds and order.status in NOT_SHIPPED | AFTER_SHIPMENT:
         # After shipment, or part of an order before it: after-sales handles the lines asked back.
         _hand_to_aftersales(raw, order=order, refunds=new_refunds)
-        return ""
-    if order.status in NOT_SHIPPED and _address_changed(order, normalized):
+    elif order.status in NOT_SHIPPED and _address_changed(order, normalized):
         order_update_address(order_no=order.order_no, recipient=_recipient(normalized), actor=actor)
+    if normalized.status == NormalizedStatus.PAID:
+        _unlock(normalized, order=order, actor=actor)
     return ""
 
 
 def _locked_reason(normalized: NormalizedOrder) -> str:
     return _(
         "Locked on the platform (%(status)s): a cancellation or after-sale is pending, or the order is "
-        "paused. Release it once the platform unlocks it."
+        "paused. The hold is lifted once the platform unlocks it."
     ) % {"status": normalized.platform_status}
 
 
+def _locked_alert_key(order: Order) -> str:
+    return f"channel-order-locked:{order.order_no}"
+
+
 def _lock(raw: RawOrder, normalized: NormalizedOrder, *, order: Order, actor: str) -> str:
-    """The platform locked an order we have: hold it if it is paid; an allocated one cannot
-    be held, so staff are alerted to stop its shipment. Never cancels anything."""
-    if order.status == S.PAID:
-        order_hold(order_no=order.order_no, actor=actor, reason=_locked_reason(normalized))
+    """The platform locked an order we have: hold it if it is paid, or add the platform's
+    reason to its hold; an allocated one cannot be held, so staff are alerted to stop its
+    shipment. Never cancels anything."""
+    if order.status in (S.PAID, S.ON_HOLD):
+        order_hold(order_no=order.order_no, actor=actor, reason=_locked_reason(normalized), code=PLATFORM_LOCKED)
         return ""
     if order.status != S.PENDING_SHIPMENT:
-        return ""  # already held, or shipped (after-sales reach us through their own API)
+        return ""  # shipped (after-sales reach us through their own API), or closed
     note = _(
         "Locked on the platform (%(status)s) after it was allocated; it cannot be held here. "
         "Stop its shipment if the platform cancels it."
     ) % {"status": normalized.platform_status}
     alert_raise(
         kind="channel_order_locked",
-        dedup_key=f"channel-order-locked:{order.order_no}",
+        dedup_key=_locked_alert_key(order),
         message=_("Order %(order_no)s of shop %(shop)s: %(note)s")
         % {"order_no": order.order_no, "shop": raw.shop.code, "note": note},
         details={"shop_id": raw.shop_id, "order_no": order.order_no, "platform_status": normalized.platform_status},
     )
     return note
+
+
+def _unlock(normalized: NormalizedOrder, *, order: Order, actor: str) -> None:
+    """The platform says the order is paid (no longer locked): lift its ``platform_locked``
+    hold, if it has one, and resolve its ``channel_order_locked`` alert. Changes nothing
+    the second time."""
+    if order.status == S.ON_HOLD and any(r.get("code") == PLATFORM_LOCKED for r in order.hold_reasons or []):
+        order_remove_hold_reason(
+            order_no=order.order_no,
+            code=PLATFORM_LOCKED,
+            actor=actor,
+            remark=_("Unlocked on the platform (%(status)s).") % {"status": normalized.platform_status},
+        )
+    alert_resolve(dedup_key=_locked_alert_key(order))
 
 
 def _cancel(order: Order, *, actor: str, reason: str) -> None:

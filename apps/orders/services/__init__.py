@@ -1,7 +1,14 @@
 """The public order services (see docs/ARCHITECTURE.md, orders)."""
 
 from apps.orders.services.allocation import order_allocate
-from apps.orders.services.audit import order_audit, order_hold, order_release, orders_retry_out_of_stock
+from apps.orders.services.audit import (
+    PLATFORM_LOCKED,
+    order_audit,
+    order_hold,
+    order_release,
+    order_remove_hold_reason,
+    orders_retry_out_of_stock,
+)
 from apps.orders.services.create import (
     MAX_LINES,
     ON_SHORTAGE_HOLD,
@@ -34,6 +41,7 @@ from apps.orders.services.merge import fulfillments_merge
 __all__ = [
     "MAX_LINES",
     "ON_SHORTAGE_HOLD",
+    "PLATFORM_LOCKED",
     "OrderLineInput",
     "PaidInput",
     "PaidOrderDraft",
@@ -56,6 +64,7 @@ __all__ = [
     "order_payment_received",
     "order_record_refund",
     "order_release",
+    "order_remove_hold_reason",
     "order_request_refund",
     "order_update_address",
     "order_update_remark",

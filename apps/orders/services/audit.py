@@ -10,6 +10,11 @@ recipient's phone, address or the buyer's words: reasons are copied into the tim
 staff without ``orders.view_personal_data`` read too. Staff release a held order (back to ``paid`` and audited again) or force it
 through (``force=True``: released and allocated without the rules).
 
+A hold may also come from outside: a platform lock holds the order with ``platform_locked``
+(``order_hold(code=PLATFORM_LOCKED)``, added once). ``order_remove_hold_reason`` lifts such a
+reason when its cause ends: with no reason left the order is released as by staff; with other
+reasons (an audit finding, ``out_of_stock``, a staff hold) it stays on hold without it.
+
 An order without an active reservation (held as out of stock when it arrived, see
 ``services.shortage``) reserves before the rules run; while its stock is short, the audit
 holds it with ``out_of_stock`` and a release leaves it on hold. ``orders_retry_out_of_stock``
@@ -45,6 +50,9 @@ from apps.orders.services.shortage import (
 logger = logging.getLogger(__name__)
 
 MANUAL = "manual"
+PLATFORM_LOCKED = "platform_locked"
+# Reasons only their owner lifts (staff, or the platform's unlock): the beat job leaves them alone.
+WAITS_FOR_OWNER = (MANUAL, PLATFORM_LOCKED)
 NOT_DUPLICATE_STATUSES = (OrderStatus.CANCELLED, OrderStatus.PAYMENT_TIMEOUT, OrderStatus.PENDING_PAYMENT)
 
 
@@ -173,23 +181,55 @@ def order_audit(*, order_no: str, actor: str) -> Order:
         return _audit_locked(order, actor=actor)
 
 
-def order_hold(*, order_no: str, actor: str, reason: str) -> Order:
-    """Staff hold a ``paid`` order by hand (it then waits for a release). On an order already
-    on hold the reason is added: it then waits for staff even when its other reasons clear
-    (the out-of-stock beat job leaves it alone)."""
+def order_hold(*, order_no: str, actor: str, reason: str, code: str = MANUAL) -> Order:
+    """Hold a ``paid`` order until its reason is lifted: staff by hand (code ``manual``, it
+    waits for a release), or a platform lock (``platform_locked``). On an order already on
+    hold the reason is added: it then waits even when its other reasons clear (the
+    out-of-stock beat job leaves it alone). Staff may add several ``manual`` reasons; any
+    other code is added once, so holding again with it changes nothing."""
     with transaction.atomic():
         order = order_lock(order_no=order_no)
-        manual = _reason(MANUAL, reason or _("Held by staff."))
+        added = _reason(code, reason or _("Held by staff."))
         if order.status == OrderStatus.ON_HOLD:
-            order.hold_reasons = [*(order.hold_reasons or []), manual]
+            if code != MANUAL and _has_reason(order, code):
+                return order
+            order.hold_reasons = [*(order.hold_reasons or []), added]
             return order_record_change(
                 order=order,
                 actor=actor,
-                remark=manual["message"],
+                remark=added["message"],
                 update_fields=("hold_reasons",),
                 extra_payload={"hold_reasons": [r["code"] for r in order.hold_reasons]},
             )
-        return _hold(order, [manual], actor=actor)
+        return _hold(order, [added], actor=actor)
+
+
+def _has_reason(order: Order, code: str) -> bool:
+    return any(reason.get("code") == code for reason in order.hold_reasons or [])
+
+
+def order_remove_hold_reason(*, order_no: str, code: str, actor: str, remark: str) -> Order:
+    """Lift the hold reason(s) ``code`` of an ``on_hold`` order (its cause is gone, e.g. the
+    platform unlocked the order). With no other reason left the order is released as by
+    ``order_release`` (stock reserved first, audited again; still short -> on hold with
+    ``out_of_stock``); with others it stays on hold, the reason removed and logged with
+    ``remark``. An order not on hold, or without that reason, is returned unchanged."""
+    with transaction.atomic():
+        order = order_lock(order_no=order_no)
+        if order.status != OrderStatus.ON_HOLD or not _has_reason(order, code):
+            return order
+        others = [reason for reason in order.hold_reasons if reason.get("code") != code]
+        if not others:
+            return _release_locked(order, actor=actor, remark=remark)
+        order.hold_reasons = others
+        return order_record_change(
+            order=order,
+            actor=actor,
+            remark=_("%(remark)s Still on hold: %(reasons)s")
+            % {"remark": remark, "reasons": "; ".join(reason["message"] for reason in others)},
+            update_fields=("hold_reasons",),
+            extra_payload={"hold_reasons": [reason["code"] for reason in others]},
+        )
 
 
 def order_release(*, order_no: str, actor: str, remark: str = "", force: bool = False) -> Order:
@@ -235,7 +275,8 @@ def orders_retry_out_of_stock(*, actor: str, batch_size: int = RETRY_BATCH) -> l
     An order is tried only when each SKU it waits for has at least the missing quantity
     available somewhere (one query for all); the reservation decides. Orders another process
     holds locked are skipped (``SKIP LOCKED``): a staff release is deciding them; so are orders
-    staff also held by hand (reason ``manual``): they wait for a staff release. Idempotent.
+    staff also held by hand (reason ``manual``) or the platform locked (``platform_locked``):
+    they wait for a staff release or the platform's unlock. Idempotent.
     At the end, alerts of SKUs no held order waits for any more are resolved.
     """
     waiting = out_of_stock_waiting()
@@ -253,8 +294,8 @@ def orders_retry_out_of_stock(*, actor: str, batch_size: int = RETRY_BATCH) -> l
                 order = Order.objects.select_for_update(skip_locked=True).filter(order_no=order_no).first()
                 if order is None or not is_out_of_stock(order):
                     continue
-                if any(reason.get("code") == MANUAL for reason in order.hold_reasons):
-                    continue  # staff hold it too: they release it (which reserves first)
+                if any(reason.get("code") in WAITS_FOR_OWNER for reason in order.hold_reasons):
+                    continue  # staff or the platform hold it too: their release reserves first
                 order = _release_locked(order, actor=actor, remark=_("Stock received; released for a new audit."))
         except ApplicationError as exc:
             logger.warning("out-of-stock order %s could not be released: %s", order_no, exc.message)
