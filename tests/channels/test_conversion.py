@@ -496,3 +496,21 @@ def test_a_batch_racing_single_orders_for_scarce_stock_never_oversells(make_shop
     assert on_hold + reserved_platform == 10
     assert stock.reserved == 2 * reserved_platform + 2 * (10 - len(refused))
     assert not ledger_mismatches()
+
+
+def test_a_batch_reads_new_ids_back_where_the_database_returns_none(make_shop, monkeypatch):
+    """MySQL 8 returns no ids from a bulk INSERT (MariaDB does): the same batch, read back."""
+    monkeypatch.setattr(connection.features, "can_return_columns_from_insert", False)
+    ps = make_shop("douyin", stock=100)
+    push(ps, *[platform_order(ps, f"M{index}") for index in range(3)])
+
+    assert len(convert().converted) == 3
+
+    for order in Order.objects.filter(platform_order_id__startswith="M"):
+        lines = {line.pk: (line.sku_id, line.quantity) for line in order.lines.all()}
+        held = Reservation.objects.filter(reference=order.order_no).select_related("stock")
+        assert sorted((lines[int(r.line_reference)], r.quantity) for r in held) == sorted(
+            (value, value[1]) for value in lines.values()
+        )
+        events = OutboxEvent.objects.filter(aggregate_id=order.order_no).order_by("topic")
+        assert [(e.topic, e.deliveries.count() > 0) for e in events] == [("order.created", True), ("order.paid", True)]
