@@ -50,7 +50,12 @@ def signed_headers(
 def verify(
     *, app_key: str, secret: str, method: str, path: str, timestamp: str, nonce: str, body: bytes, signature: str
 ) -> None:
-    """Raise SignatureError unless the request is fresh, unreplayed and correctly signed."""
+    """Raise SignatureError unless the request is fresh, unreplayed and correctly signed.
+
+    A caller without a secret (a shop saved without one, a secret missing from the
+    environment) is refused: an empty key would let anyone sign."""
+    if not secret:
+        raise SignatureError(f"no secret is configured for app key {app_key!r}")
     try:
         ts = int(timestamp)
     except (TypeError, ValueError) as exc:

@@ -47,6 +47,12 @@ def test_an_unknown_app_key_is_refused(signed):
     assert response.status_code == 401
 
 
+def test_a_shop_without_a_secret_refuses_every_signature(signed, shop):
+    shop.app_secret_encrypted = ""
+    shop.save(update_fields=["app_secret_encrypted"])
+    assert signed.post("/whoami", {}, secret="").status_code == 401
+
+
 def test_an_inactive_shop_is_refused(signed, shop):
     shop.is_active = False
     shop.save(update_fields=["is_active"])
