@@ -20,7 +20,7 @@ from apps.inventory.models import Reservation, Stock
 from apps.inventory.selectors import ledger_mismatches
 from apps.inventory.services import InsufficientStock
 from apps.orders.models import Order, OrderLine, OrderStatus, OrderStatusLog
-from apps.orders.services import OrderLineInput, RecipientInput, order_create
+from apps.orders.services import OrderLineInput, RecipientInput, order_audit, order_create
 from tests.channels.conftest import platform_order
 from tests.channels.factories import SkuMappingFactory
 from tests.inventory.helpers import run_in_threads
@@ -514,3 +514,81 @@ def test_a_batch_reads_new_ids_back_where_the_database_returns_none(make_shop, m
         )
         events = OutboxEvent.objects.filter(aggregate_id=order.order_no).order_by("topic")
         assert [(e.topic, e.deliveries.count() > 0) for e in events] == [("order.created", True), ("order.paid", True)]
+
+
+def test_a_new_order_refunded_in_full_on_the_platform_is_cancelled_on_first_sight(make_shop):
+    ps = make_shop("tmall")
+    refund = {"id": "RF-700", "sku_index": 0}
+    one_line = {
+        "lines": [SimLine(ps.sim_skus[0], 1)],
+        "shipping_fee": Decimal("0.00"),
+        "order_discount": Decimal("0.00"),
+    }
+    push(ps, platform_order(ps, "T700", minutes_ago=5, refund=refund, **one_line), platform_order(ps, "T701"))
+
+    report = convert()
+
+    raw = RawOrder.objects.get(platform_order_id="T700")
+    assert sorted(report.converted) == sorted(RawOrder.objects.values_list("pk", flat=True))
+    assert raw.aftersale_refund_ids == ["RF-700"]
+    order = Order.objects.get(pk=raw.order_id)
+    assert order.status == OrderStatus.REFUNDED  # never audited, allocated or shipped
+    assert order.refunded_amount == order.paid_amount == Decimal("59.00")
+    assert not Reservation.objects.filter(reference=order.order_no, status=Reservation.Status.ACTIVE).exists()
+    assert Order.objects.get(platform_order_id="T701").status == OrderStatus.PAID
+    assert not OutboxEvent.objects.filter(topic="channel.aftersale_requested").exists()
+
+    push(ps, platform_order(ps, "T700", minutes_ago=1, refund=refund, message="退了", **one_line))
+    convert()
+
+    assert Order.objects.get(pk=order.pk).refunded_amount == Decimal("59.00")
+    assert RawOrder.objects.get(pk=raw.pk).status == RawOrder.Status.CONVERTED
+
+
+def test_a_new_order_with_a_refund_of_one_line_reaches_after_sales_once(make_shop):
+    ps = make_shop("tmall")
+    refund = {"id": "RF-710", "sku_index": 1}
+    push(ps, platform_order(ps, "T710", minutes_ago=5, refund=refund))
+
+    assert convert().converted == [RawOrder.objects.get(platform_order_id="T710").pk]
+
+    order = Order.objects.get(platform_order_id="T710")
+    assert order.status == OrderStatus.PAID  # the rest of the order still ships
+    assert RawOrder.objects.get(platform_order_id="T710").aftersale_refund_ids == ["RF-710"]
+    event = OutboxEvent.objects.get(topic="channel.aftersale_requested")
+    assert (event.aggregate_id, event.payload["platform_refund_id"], event.payload["amount"]) == (
+        order.order_no,
+        "RF-710",
+        "69.00",
+    )
+    assert event.payload["lines"] == [{"sku_id": ps.skus[1].pk, "quantity": 1}]
+
+    push(ps, platform_order(ps, "T710", minutes_ago=1, refund=refund, message="催一下"))
+    convert()
+
+    assert OutboxEvent.objects.filter(topic="channel.aftersale_requested").count() == 1
+
+
+def test_a_platform_cancellation_of_an_allocated_order_records_the_platform_refund(make_shop):
+    ps = make_shop("tmall")
+    push(ps, platform_order(ps, "T720", minutes_ago=5))
+    convert()
+    order = order_audit(order_no=Order.objects.get(platform_order_id="T720").order_no, actor="test")
+    assert order.status == OrderStatus.PENDING_SHIPMENT
+
+    push(ps, platform_order(ps, "T720", status="cancelled", minutes_ago=2))
+    convert()
+
+    order = Order.objects.get(pk=order.pk)
+    assert order.status == OrderStatus.CANCELLED
+    assert order.refunded_amount == order.paid_amount == Decimal("189.00")
+    assert dict(Stock.objects.filter(sku__in=ps.skus).values_list("sku_id", "reserved")) == {
+        ps.skus[0].pk: 0,
+        ps.skus[1].pk: 0,
+    }
+    assert not ledger_mismatches()
+
+    push(ps, platform_order(ps, "T720", status="cancelled", minutes_ago=1, message="再发一次"))
+    convert()
+
+    assert Order.objects.get(pk=order.pk).refunded_amount == Decimal("189.00")

@@ -4,8 +4,9 @@ A batch reads its raw orders, the SKU mappings and the already linked orders in 
 queries. Its new paid orders are then created together, in one transaction with a number
 of queries that does not grow with the batch (``orders_create_paid_batch``): a draft the
 orders app refuses, or one with an unmapped SKU, is recorded as failed and the others go on.
-Every other raw order (an update of a converted one, a locked, unpaid or cancelled one), and
-the new ones too if their batch fails as a whole, is converted in its own transaction. Raw
+Every other raw order (an update of a converted one, a locked, unpaid or cancelled one, a new
+one that already carries a refund request), and the new ones too if their batch fails as a
+whole, is converted in its own transaction. Raw
 orders are row-locked with ``SKIP LOCKED``, so two workers never convert the same one.
 
 Decisions:
@@ -25,7 +26,15 @@ Decisions:
   shipment that covers what is still paid, cancels the order; any other refund request (after
   shipment, or for part of an unshipped order) is handed to after-sales
   (``channel.aftersale_requested``, once per refund id); a changed address before shipment
-  goes to ``order_update_address``.
+  goes to ``order_update_address``. A new order whose first payload already carries refund
+  requests is created, then its refunds are applied the same way (so a full one cancels it at
+  once and a partial one reaches after-sales), and the refund ids are recorded so a later
+  payload does not ask again.
+- A platform cancellation (or full refund) of an allocated order cancels it
+  (``order_cancel``: packages intercepted, stock released). The buyer's money went back on
+  the platform, not through our payments, so the platform's refund is then recorded
+  (``order_record_refund``, reference ``platform-cancel:<order_no>``), as for a paid or held
+  order, and the order's refunded amount matches what it was paid.
 - A platform lock (JD ``LOCKED`` / ``POP_ORDER_PAUSE``: a cancellation or after-sale is
   pending, or the order is paused) never cancels: a new order is created and held at once,
   a paid or held one gets the hold reason ``platform_locked`` (``order_hold``; added once,
@@ -48,7 +57,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.channels.adapters import NormalizedOrder, NormalizedStatus, PayloadError, adapter_for
+from apps.channels.adapters import NormalizedOrder, NormalizedRefund, NormalizedStatus, PayloadError, adapter_for
 from apps.channels.error_codes import ChannelErrorCode
 from apps.channels.models import RawOrder, SkuMapping
 from apps.core.alerts import alert_raise, alert_resolve
@@ -182,8 +191,9 @@ def raw_orders_convert_batch(
 
 
 def _is_new_paid(normalized: NormalizedOrder) -> bool:
-    """A paid, open platform order: created in bulk (the rest go one by one below)."""
-    return normalized.is_paid and normalized.status == NormalizedStatus.PAID
+    """A paid, open platform order without refund requests: created in bulk (the rest go one
+    by one below, where refunds are applied)."""
+    return normalized.is_paid and normalized.status == NormalizedStatus.PAID and not normalized.refunds
 
 
 def _lines_for(raw: RawOrder, normalized: NormalizedOrder, mappings: dict) -> list[OrderLineInput]:
@@ -371,6 +381,10 @@ def _convert_locked(
         on_shortage=ON_SHORTAGE_HOLD,
         actor=actor,
     )
+    new_refunds = _new_refunds(raw, normalized)
+    if new_refunds and _apply_refunds(raw, new_refunds, order=order, actor=actor):
+        _finish(raw, status=RawOrder.Status.CONVERTED, order=order)
+        return "converted"
     if normalized.status == NormalizedStatus.LOCKED:
         order = order_hold(
             order_no=order.order_no, actor=actor, reason=_locked_reason(normalized), code=PLATFORM_LOCKED
@@ -402,20 +416,37 @@ def _apply_update(raw: RawOrder, normalized: NormalizedOrder, *, order: Order, a
         return ""
     if normalized.status == NormalizedStatus.LOCKED:
         return _lock(raw, normalized, order=order, actor=actor)
-    new_refunds = [r for r in normalized.refunds if r.platform_refund_id not in raw.aftersale_refund_ids]
-    requested = sum((refund.amount for refund in new_refunds), start=order.refunded_amount)
-    if new_refunds and order.status in NOT_SHIPPED and requested >= order.paid_amount:
-        _cancel(order, actor=actor, reason=_("Refunded on the platform before shipment."))
-        raw.aftersale_refund_ids = [*raw.aftersale_refund_ids, *(r.platform_refund_id for r in new_refunds)]
+    new_refunds = _new_refunds(raw, normalized)
+    if new_refunds and _apply_refunds(raw, new_refunds, order=order, actor=actor):
         return ""
-    if new_refunds and order.status in NOT_SHIPPED | AFTER_SHIPMENT:
-        # After shipment, or part of an order before it: after-sales handles the lines asked back.
-        _hand_to_aftersales(raw, order=order, refunds=new_refunds)
-    elif order.status in NOT_SHIPPED and _address_changed(order, normalized):
+    if not new_refunds and order.status in NOT_SHIPPED and _address_changed(order, normalized):
         order_update_address(order_no=order.order_no, recipient=_recipient(normalized), actor=actor)
     if normalized.status == NormalizedStatus.PAID:
         _unlock(normalized, order=order, actor=actor)
     return ""
+
+
+def _new_refunds(raw: RawOrder, normalized: NormalizedOrder) -> list[NormalizedRefund]:
+    """The platform's refund requests not acted on yet (by refund id)."""
+    return [r for r in normalized.refunds if r.platform_refund_id not in raw.aftersale_refund_ids]
+
+
+def _apply_refunds(raw: RawOrder, refunds: list[NormalizedRefund], *, order: Order, actor: str) -> bool:
+    """Act on new refund requests of the platform; returns True when they cancelled the order.
+
+    Before shipment, refunds that with those already made cover what was paid cancel the
+    order (refunded on the platform). Any other (after shipment, or part of an unshipped
+    order) goes to after-sales, which handles the lines asked back. Either way the refund
+    ids are recorded on the raw order, so each is acted on once.
+    """
+    requested = sum((refund.amount for refund in refunds), start=order.refunded_amount)
+    if order.status in NOT_SHIPPED and requested >= order.paid_amount:
+        _cancel(order, actor=actor, reason=_("Refunded on the platform before shipment."))
+        raw.aftersale_refund_ids = [*raw.aftersale_refund_ids, *(r.platform_refund_id for r in refunds)]
+        return True
+    if order.status in NOT_SHIPPED | AFTER_SHIPMENT:
+        _hand_to_aftersales(raw, order=order, refunds=refunds)
+    return False
 
 
 def _locked_reason(normalized: NormalizedOrder) -> str:
@@ -471,14 +502,15 @@ def _cancel(order: Order, *, actor: str, reason: str) -> None:
 
     Unpaid or allocated orders are cancelled. A paid or held order cannot be cancelled in
     our lifecycle: the platform has already given the buyer's money back, so the order is
-    refunded in full (its stock is released) and the refund recorded as done.
+    refunded in full (its stock is released) and the refund recorded as done. An allocated
+    order was paid on the platform too: once cancelled, the platform's refund of what was
+    still paid is recorded the same way (``order_cancel`` only gives back our own payments).
     """
+    amount = order.paid_amount - order.refunded_amount
+    refund_id = f"platform-cancel:{order.order_no}"
     if order.status in (S.PAID, S.ON_HOLD):
-        amount = order.paid_amount - order.refunded_amount
         order_request_refund(order_no=order.order_no, amount=amount, actor=actor, remark=reason)
-        order_record_refund(
-            order_no=order.order_no, amount=amount, actor=actor, refund_id=f"platform-cancel:{order.order_no}"
-        )
+        order_record_refund(order_no=order.order_no, amount=amount, actor=actor, refund_id=refund_id)
         return
     if order.status not in (S.PENDING_PAYMENT, S.PENDING_SHIPMENT):
         raise ConversionFailed(
@@ -487,7 +519,10 @@ def _cancel(order: Order, *, actor: str, reason: str) -> None:
             % {"order_no": order.order_no, "status": order.get_status_display()},
             retryable=True,
         )
+    intercepted = order.status == S.PENDING_SHIPMENT
     order_cancel(order_no=order.order_no, actor=actor, reason=reason)
+    if intercepted and amount > 0:
+        order_record_refund(order_no=order.order_no, amount=amount, actor=actor, refund_id=refund_id)
 
 
 def _address_changed(order: Order, normalized: NormalizedOrder) -> bool:
