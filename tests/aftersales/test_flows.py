@@ -13,7 +13,10 @@ from apps.aftersales.services.aftersales import (
     aftersale_refund,
     aftersale_ship_replacement,
 )
+from apps.core.exceptions import Conflict
 from apps.orders.models import Fulfillment
+from apps.orders.services import order_cancel
+from apps.payments.models import Refund
 from apps.payments.selectors import refunds_succeeded_total
 from tests.aftersales.factories import (
     SkuFactory,
@@ -101,6 +104,20 @@ def test_partial_refund_on_unshipped_order_waits_for_staff(shop, shirt):
     assert aftersale.status == A.REQUESTED
     order = reload(order)
     assert order.status == "pending_shipment"
+
+
+def test_approving_after_the_order_was_cancelled_and_refunded_is_refused(shop, shirt):
+    order = pay(place_order(shop, [(shirt, 2, "50.00")]))
+    aftersale = _open(order, "refund_only", [], "10.00")
+    order_cancel(order_no=order.order_no, actor="admin:bob", reason="buyer called")  # refunds everything
+
+    with pytest.raises(Conflict) as refused:
+        aftersale_approve(aftersale_no=aftersale.aftersale_no, actor="admin:alice")
+
+    assert refused.value.code == "amount_exceeds_refundable"
+    aftersale.refresh_from_db()
+    assert aftersale.status == A.REQUESTED  # staff reject it instead
+    assert Refund.objects.filter(order_no=order.order_no).count() == 1
 
 
 def test_return_refund_sellable_back_on_hand_damaged_not_and_partial_refund_keeps_order_delivered(

@@ -171,11 +171,17 @@ def refundable_amount(order: Order) -> Decimal:
     approved, then its approved amount; once it is refunding, payments holds the refund and
     counts it (a platform order's refund is recorded on the order at once).
     """
-    claims = AfterSale.objects.filter(order=order, status__in=UNREFUNDED_STATUSES, type__in=REFUND_TYPES).values_list(
-        "status", "requested_amount", "approved_amount"
+    return to_money(max(_not_yet_refunded(order) - _claimed(order), ZERO))
+
+
+def _claimed(order: Order, *, exclude_pk: int | None = None) -> Decimal:
+    """What open refund after-sales of ``order`` (but ``exclude_pk``) still claim."""
+    claims = (
+        AfterSale.objects.filter(order=order, status__in=UNREFUNDED_STATUSES, type__in=REFUND_TYPES)
+        .exclude(pk=exclude_pk)
+        .values_list("status", "requested_amount", "approved_amount")
     )
-    claimed = sum((requested if status == A.REQUESTED else approved for status, requested, approved in claims), ZERO)
-    return to_money(max(_not_yet_refunded(order) - claimed, ZERO))
+    return sum((requested if status == A.REQUESTED else approved for status, requested, approved in claims), ZERO)
 
 
 def _validate_lines(
@@ -469,6 +475,19 @@ def aftersale_approve(
             )
         if aftersale.type in REFUND_TYPES and amount == 0:
             raise Unprocessable(AfterSaleErrorCode.INVALID_AMOUNT, _("A refund must be more than zero."))
+        if aftersale.type in REFUND_TYPES:
+            # The order may have been cancelled or refunded since the request.
+            left = max(_not_yet_refunded(aftersale.order) - _claimed(aftersale.order, exclude_pk=aftersale.pk), ZERO)
+            if amount > left:
+                raise Conflict(
+                    AfterSaleErrorCode.AMOUNT_EXCEEDS_REFUNDABLE,
+                    _(
+                        "Only %(left)s of order %(no)s can still be refunded (it was refunded or cancelled "
+                        "since this request); approve less or reject it."
+                    )
+                    % {"left": to_money(left), "no": aftersale.order.order_no},
+                    {"approved": str(amount), "refundable": str(to_money(left))},
+                )
         aftersale.approved_amount = amount
         update_fields = ["approved_amount"]
         if aftersale.type in RETURN_TYPES:
