@@ -7,7 +7,7 @@ Orders. Both pages only read; rebuilding calls ``report_build``.
 
 import csv
 from datetime import timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.contrib import admin, messages
@@ -25,6 +25,22 @@ from apps.orders.reports.services import report_build
 
 DEFAULT_SPAN = {OrderReport.Period.DAY: 30, OrderReport.Period.WEEK: 12 * 7}
 MAX_SPAN_DAYS = 400
+
+
+# A cell starting with one of these is a formula to Excel and WPS (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """Text a platform wrote (shop and product names) that a spreadsheet would run as a
+    formula gets a leading apostrophe; numbers, including negative ones, stay numbers."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_PREFIXES):
+        return value
+    try:
+        Decimal(value)
+    except InvalidOperation:
+        return "'" + value
+    return value
 
 
 class ReportRangeForm(forms.Form):
@@ -175,5 +191,5 @@ class OrderReportAdmin(admin.ModelAdmin):
         response.write("\ufeff")  # Excel opens UTF-8 (Chinese shop names) only with a BOM
         writer = csv.writer(response)
         for row in report_csv_rows(report_list(**chosen)):
-            writer.writerow(row)
+            writer.writerow([spreadsheet_safe(value) for value in row])
         return response

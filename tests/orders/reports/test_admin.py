@@ -126,3 +126,16 @@ def test_rebuild_action_recomputes_the_selected_reports(admin_client, built):
 def test_report_list_links_to_the_dashboard(admin_client, built):
     html = admin_client.get("/admin/orders/orderreport/").content.decode()
     assert DASHBOARD in html
+
+
+def test_csv_export_keeps_names_a_spreadsheet_would_run_as_formulas_as_text(admin_client, known_week):
+    shop = known_week["jd"]
+    shop.name = '=HYPERLINK("http://evil.example","点我")'
+    shop.save(update_fields=["name"])
+    report_build(period="day", day=MONDAY, actor="test")
+
+    rows = export_rows(admin_client)
+
+    names = [row["shop_name"] for row in rows if row["section"] == "shop" and row["shop_code"] == "jd-store"]
+    assert names == ["'" + shop.name]
+    assert all(not row["gmv"].startswith("'") for row in rows)
