@@ -8,6 +8,8 @@ no database read to know which SKUs are hot. A failed reservation and a release 
 count back (``gate_give_back``); other stock changes move it after commit
 (``gate_shift``); ``gate_sync`` (beat) rewrites the counters from the database, correcting
 drift such as an outer transaction that rolled back after the gate admitted it.
+``gate_check`` is a read-only look at the same counters for callers that want to refuse a
+sold-out hot SKU before their own first query.
 
 The database stays the source of truth: its conditional UPDATE guards on its own, so a
 counter that drifts high can only let a request reach the database, never oversell. The
@@ -117,16 +119,56 @@ def gate_admit(needs: dict[int, int], *, reference: str) -> dict[int, int]:
     shortages = []
     for pos in range(1, len(result), 3):
         sku_id = sku_ids[int(result[pos]) - 1]
-        code = result[pos + 2]
         shortages.append(
             Shortage(
                 sku_id=sku_id,
                 requested=needs[sku_id],
                 available=max(int(result[pos + 1]), 0),
-                sku_code=code.decode() if isinstance(code, bytes) else str(code),
+                sku_code=_text(result[pos + 2]),
             )
         )
     raise InsufficientStock(shortages)
+
+
+def gate_check(needs: dict[int, int]) -> None:
+    """Refuse ``needs`` (quantity per SKU) early when a hot SKU's counter is below its need.
+
+    Read-only and Redis-only: no SQL and nothing taken, so callers run it before any query
+    (``order_create`` does) and a sold-out hot SKU is refused without touching the database.
+    The admission itself stays ``gate_admit`` in ``stock_reserve``. SKUs without a counter
+    (cold SKUs) pass; the gate turned off or Redis unreachable lets everything through.
+    Raises ``InsufficientStock`` naming every short hot SKU, codes taken from the counters.
+    """
+    if not needs or not gate_enabled():
+        return
+    sku_ids = list(needs)
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        for sku_id in sku_ids:
+            pipe.hmget(gate_key(sku_id), "available", "code")
+        counters = pipe.execute()
+    except RedisError:
+        logger.warning("hot-SKU gate unavailable; checking without it", exc_info=True)
+        return
+    shortages = []
+    for sku_id, (available, code) in zip(sku_ids, counters, strict=True):
+        if available is not None and int(available) < needs[sku_id]:
+            shortages.append(
+                Shortage(
+                    sku_id=sku_id,
+                    requested=needs[sku_id],
+                    available=max(int(available), 0),
+                    sku_code=_text(code),
+                )
+            )
+    if shortages:
+        raise InsufficientStock(shortages)
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def gate_shift(deltas: dict[int, int]) -> None:

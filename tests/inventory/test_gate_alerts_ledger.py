@@ -5,7 +5,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from apps.core.models import Alert
-from apps.inventory.gate import gate_counter, gate_enabled, gate_sync
+from apps.inventory.gate import gate_check, gate_counter, gate_enabled, gate_sync
 from apps.inventory.models import Stock
 from apps.inventory.services import (
     InsufficientStock,
@@ -171,3 +171,27 @@ def test_an_unreachable_redis_leaves_the_database_to_decide(hot, warehouse, rece
     with pytest.raises(InsufficientStock):
         _reserve(hot, "SO2")
     assert stock_of(hot, warehouse).reserved == 1
+
+
+def test_gate_check_refuses_only_a_short_hot_sku_and_takes_nothing(hot, warehouse, receive):
+    cold = SkuFactory()
+    receive(hot, warehouse, 3)
+    gate_sync()
+    gate_check({hot.pk: 3, cold.pk: 100})
+    with pytest.raises(InsufficientStock) as raised:
+        gate_check({hot.pk: 4, cold.pk: 100})
+    assert [(s.sku_id, s.sku_code, s.available) for s in raised.value.shortages] == [(hot.pk, hot.code, 3)]
+    assert gate_counter(hot.pk) == 3
+
+
+@override_settings(
+    CACHES={
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2},
+        }
+    }
+)
+def test_gate_check_lets_everything_through_when_redis_is_down(hot):
+    gate_check({hot.pk: 1000})

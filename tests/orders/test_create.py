@@ -9,6 +9,7 @@ from kombu.exceptions import OperationalError
 
 from apps.core.exceptions import ApplicationError, Conflict
 from apps.core.models import OutboxEvent
+from apps.inventory.gate import gate_counter, gate_sync
 from apps.inventory.models import Reservation, StockMovement
 from apps.orders import tasks
 from apps.orders.models import Order, OrderLine, OrderStatusLog
@@ -229,3 +230,49 @@ def test_timeout_countdown_is_scheduled_after_commit_and_a_broker_failure_is_har
     with django_capture_on_commit_callbacks(execute=True):
         second = create_order((sku, 1))
     assert Order.objects.get(pk=second.pk).status == "pending_payment"
+
+
+@pytest.fixture
+def hot_sku(warehouse):
+    """A flash-sale SKU with 2 units and its gate counter synced."""
+    hot = SkuFactory(is_hot=True)
+    receive(hot, warehouse, 2)
+    gate_sync()
+    return hot
+
+
+def test_a_sold_out_hot_sku_is_refused_before_any_query(hot_sku, sku, django_assert_num_queries):
+    create_order((hot_sku, 2))
+    assert gate_counter(hot_sku.pk) == 0
+    before = _row_counts()
+    with django_assert_num_queries(0), pytest.raises(Conflict) as raised:
+        create_order((sku, 1), (hot_sku, 1))
+    assert raised.value.code == "insufficient_stock"
+    assert raised.value.extra["shortages"] == [
+        {"sku_id": hot_sku.pk, "sku_code": hot_sku.code, "requested": 1, "available": 0}
+    ]
+    assert _row_counts() == before
+    assert gate_counter(hot_sku.pk) == 0
+
+
+def test_an_available_hot_sku_still_creates_the_order(hot_sku, warehouse):
+    order = create_order((hot_sku, 1), (hot_sku, 1))
+    assert Order.objects.get(pk=order.pk).status == "pending_payment"
+    assert stock_of(hot_sku, warehouse).reserved == 2
+    assert gate_counter(hot_sku.pk) == 0
+
+
+def test_bad_input_for_a_sold_out_hot_sku_still_gets_its_validation_error(hot_sku):
+    create_order((hot_sku, 2))
+    with pytest.raises(ApplicationError) as raised:
+        order_create(
+            shop=None, buyer_id="b", lines=[line(hot_sku, 1), line(hot_sku, 0)], recipient=recipient(), actor="t"
+        )
+    assert raised.value.code == "validation_error"
+
+
+def test_a_paid_order_for_a_sold_out_hot_sku_is_held_not_refused(hot_sku):
+    create_order((hot_sku, 2))
+    paid = PaidInput(amount=Decimal("50.00"), paid_at=timezone.now(), method="alipay")
+    order = create_order((hot_sku, 1), paid=paid, on_shortage="hold")
+    assert Order.objects.get(pk=order.pk).status == "on_hold"

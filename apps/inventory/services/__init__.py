@@ -10,6 +10,7 @@ from apps.inventory.domain import (
     Shortage,
     StockRequest,
 )
+from apps.inventory.gate import gate_check
 from apps.inventory.selectors import reservations_for
 from apps.inventory.services.alerts import stock_low_alerts_scan
 from apps.inventory.services.batch import BatchRaced, BatchReservation, ReserveItem, stock_reserve_many
@@ -41,6 +42,7 @@ __all__ = [
     "ReserveItem",
     "Shortage",
     "StockRequest",
+    "gate_check",
     "reservation_claims_purge",
     "reservations_for",
     "retry_on_deadlock",

@@ -22,7 +22,7 @@ from apps.core.numbers import next_number
 from apps.core.outbox import EventInput, outbox_publish_many
 from apps.inventory.domain import InsufficientStock
 from apps.inventory.models import Sku
-from apps.inventory.services import Destination, StockRequest, stock_reserve
+from apps.inventory.services import Destination, StockRequest, gate_check, stock_reserve
 from apps.orders.error_codes import OrderErrorCode
 from apps.orders.models import Order, OrderLine, OrderStatus, OrderStatusLog
 from apps.orders.services.common import (
@@ -330,6 +330,27 @@ def order_prepare(
     return order, built_lines
 
 
+def order_gate_precheck(lines: list[OrderLineInput]) -> None:
+    """Refuse an order whose hot SKUs the flash-sale gate already counts as sold out.
+
+    Redis only, before any SQL: ``InsufficientStock`` (409) naming the short hot SKUs. Lines
+    that are not yet well formed skip it, so bad input still gets its 400 from the checks;
+    a line over a cold SKU, the gate off or Redis down pass (the reservation decides).
+    """
+    if len(lines) > MAX_LINES:
+        return
+    needs: dict[int, int] = {}
+    for line in lines:
+        well_formed = all(
+            isinstance(value, int) and not isinstance(value, bool) and value > 0
+            for value in (line.sku_id, line.quantity)
+        )
+        if not well_formed:
+            return
+        needs[line.sku_id] = needs.get(line.sku_id, 0) + line.quantity
+    gate_check(needs)
+
+
 @retry_on_deadlock
 def order_create(
     *,
@@ -356,11 +377,20 @@ def order_create(
     ``on_shortage="hold"`` (paid orders only: the buyer has paid, the order must not be
     lost): then it is created without a reservation, enters ``paid`` and is put ``on_hold``
     at once with reason ``out_of_stock`` naming the short SKUs (``services.shortage``).
+
+    A refused order first meets the hot-SKU gate (``order_gate_precheck``): when a flash-sale
+    SKU's Redis counter is below the quantity ordered, the 409 comes before this function's
+    first query, so a sold-out flash sale does not load the database. (Through the API, an
+    ``Idempotency-Key`` claim row is written before the view calls this function; requests
+    without the header write nothing.) ``stock_reserve`` still admits through the gate and the
+    database guard decides.
     """
     if on_shortage not in (ON_SHORTAGE_REFUSE, ON_SHORTAGE_HOLD):
         raise ValueError(f"on_shortage must be {ON_SHORTAGE_REFUSE!r} or {ON_SHORTAGE_HOLD!r}, not {on_shortage!r}")
     if on_shortage == ON_SHORTAGE_HOLD and not paid:
         raise ValueError("only orders that arrive paid can be held for stock")
+    if on_shortage == ON_SHORTAGE_REFUSE:
+        order_gate_precheck(lines)
     order, built_lines = order_prepare(
         shop=shop,
         buyer_id=buyer_id,
