@@ -2,7 +2,8 @@
 
 from dataclasses import dataclass
 
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import F, Q, QuerySet, Sum, Value
+from django.db.models.functions import Greatest
 from django.utils.translation import gettext as _
 
 from apps.core.exceptions import NotFound
@@ -133,3 +134,17 @@ def sku_get_by_code(code: str) -> Sku:
     if sku is None:
         raise NotFound(InventoryErrorCode.SKU_NOT_FOUND, _("SKU %(code)s does not exist.") % {"code": code})
     return sku
+
+
+def reservable_by_sku(*, sku_ids: list[int], warehouse_ids: list[int] | None = None) -> dict[int, int]:
+    """{sku_id: units a reservation could take}: what ``stock_reserve`` may use, i.e. active
+    SKUs in active warehouses that accept online orders (only ``warehouse_ids`` when given),
+    each stock row counted from 0 up. An inactive SKU, or one without such stock, has 0."""
+    if not sku_ids:
+        return {}
+    stocks = sellable_stocks().filter(sku_id__in=sku_ids, sku__is_active=True)
+    if warehouse_ids is not None:
+        stocks = stocks.filter(warehouse_id__in=warehouse_ids)
+    rows = stocks.values("sku_id").annotate(available=Sum(Greatest(F("on_hand") - F("reserved"), Value(0))))
+    available = {sku_id: int(total or 0) for sku_id, total in rows.values_list("sku_id", "available")}
+    return {sku_id: available.get(sku_id, 0) for sku_id in sku_ids}

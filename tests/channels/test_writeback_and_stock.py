@@ -19,6 +19,7 @@ from apps.channels.services import (
 )
 from apps.core.models import Alert
 from apps.core.outbox import outbox_publish, outbox_relay
+from apps.inventory.models import Sku, Warehouse
 from apps.inventory.services import stock_receive
 from apps.orders.models import Order
 from tests.channels.conftest import platform_order
@@ -107,6 +108,28 @@ def test_sellable_is_available_over_the_shops_warehouses_times_ratio_minus_safet
 
     # floor(17 x 0.8) - 3 = 10; floor(4 x 0.8) - 3 = 0 (never negative)
     assert sellable_quantities(shop=ps.shop, sku_ids=[sku.pk, low.pk]) == {sku.pk: 10, low.pk: 0}
+
+
+def test_sellable_counts_only_stock_an_order_could_reserve(make_shop, simulator):
+    ps = make_shop("tmall", n_skus=1, stock=0, stock_sync_ratio=Decimal("1.00"), safety_stock=0)
+    sku = ps.skus[0]
+    home = ps.shop.warehouses.get()
+    closed, offline = WarehouseFactory(), WarehouseFactory()
+    ps.shop.warehouses.add(closed, offline)
+    for warehouse, quantity in ((home, 5), (closed, 10), (offline, 50)):
+        stock_receive(sku_id=sku.pk, warehouse_id=warehouse.pk, quantity=quantity, reference="r1", operator="test")
+    Warehouse.objects.filter(pk=closed.pk).update(is_active=False)
+    Warehouse.objects.filter(pk=offline.pk).update(accepts_online_orders=False)
+
+    assert sellable_quantities(shop=ps.shop, sku_ids=[sku.pk]) == {sku.pk: 5}
+    # A shop without warehouses of its own sells from every warehouse an order could use.
+    ps.shop.warehouses.clear()
+    assert sellable_quantities(shop=ps.shop, sku_ids=[sku.pk]) == {sku.pk: 5}
+
+    Sku.objects.filter(pk=sku.pk).update(is_active=False)  # no longer sold: orders cannot reserve it
+    assert sellable_quantities(shop=ps.shop, sku_ids=[sku.pk]) == {sku.pk: 0}
+    stock_sync_shop(shop_id=ps.shop.pk, full=True, actor="test")
+    assert simulator.shops[ps.shop.app_key].stock_updates[-1]["quantity"] == 0
 
 
 def test_many_stock_changes_become_one_push_per_sku(make_shop, simulator):

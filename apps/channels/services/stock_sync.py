@@ -1,8 +1,9 @@
 """Sellable stock pushed to the platforms.
 
-Sellable per shop and mapped SKU = floor(sum of available over the shop's warehouses x
-ratio) - safety stock, never below 0. A shop without warehouses sells from every active
-warehouse that accepts online orders.
+Sellable per shop and mapped SKU = floor(available x ratio) - safety stock, never below 0,
+where available is what an order of the shop could reserve (``reservable_by_sku``, the rule
+reservations follow): the stock of the shop's warehouses (any warehouse for a shop without
+any) that are active and accept online orders. An inactive SKU sells 0.
 
 The ``stock.changed`` consumer marks the affected mappings dirty (in its transaction) and
 schedules one sync per shop a few seconds later (a cache key makes it once per debounce
@@ -21,33 +22,22 @@ import uuid
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.channels.adapters import ADAPTERS, AdapterError, StockItem, adapter_for
 from apps.channels.models import Shop, SkuMapping, StockPush
-from apps.inventory.models import Stock, Warehouse
+from apps.inventory.selectors import reservable_by_sku
 
 logger = logging.getLogger(__name__)
 
 
-def shop_warehouse_ids(shop: Shop) -> list[int]:
-    ids = list(shop.warehouses.values_list("pk", flat=True))
-    if ids:
-        return ids
-    return list(Warehouse.objects.filter(is_active=True, accepts_online_orders=True).values_list("pk", flat=True))
-
-
 def sellable_quantities(*, shop: Shop, sku_ids: list[int]) -> dict[int, int]:
-    """{sku_id: sellable} for ``shop``; SKUs without stock sell 0."""
-    rows = (
-        Stock.objects.filter(sku_id__in=sku_ids, warehouse_id__in=shop_warehouse_ids(shop))
-        .values("sku_id")
-        .annotate(available=Sum(F("on_hand") - F("reserved")))
-    )
-    available = {row["sku_id"]: row["available"] or 0 for row in rows}
+    """{sku_id: sellable} for ``shop``; SKUs an order could not reserve sell 0."""
+    warehouse_ids = list(shop.warehouses.values_list("pk", flat=True)) or None
+    available = reservable_by_sku(sku_ids=sku_ids, warehouse_ids=warehouse_ids)
     ratio = shop.stock_sync_ratio
-    return {sku_id: max(math.floor(available.get(sku_id, 0) * ratio) - shop.safety_stock, 0) for sku_id in sku_ids}
+    return {sku_id: max(math.floor(available[sku_id] * ratio) - shop.safety_stock, 0) for sku_id in sku_ids}
 
 
 def stock_mark_dirty(*, sku_ids: list[int], warehouse_ids: list[int]) -> list[int]:
