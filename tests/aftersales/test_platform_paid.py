@@ -19,6 +19,7 @@ from apps.aftersales.services.aftersales import (
     aftersale_refund,
 )
 from apps.core.exceptions import Unprocessable
+from apps.core.models import Alert
 from apps.core.numbers import next_number
 from apps.core.outbox import outbox_publish
 from apps.orders.models import Order, OrderMoneyEvent
@@ -111,6 +112,9 @@ def test_a_full_refund_before_shipment_cancels_the_order_and_completes(shop, shi
     assert (order.status, order.refunded_amount) == ("cancelled", Decimal("100.00"))
     assert stock_of(shirt, warehouse).reserved == 0
     assert not Refund.objects.filter(order_no=order.order_no).exists()
+    # Staff opened it: the buyer gets the money only once someone refunds on the platform.
+    alert = Alert.objects.get(kind="platform_refund_to_make")
+    assert (alert.details["aftersale_no"], alert.details["amount"]) == (aftersale.aftersale_no, "100.00")
 
 
 def test_a_return_after_delivery_puts_the_goods_back_and_refunds_the_order(shop, shirt, warehouse):

@@ -32,6 +32,7 @@ from apps.aftersales.models import (
     AfterSaleType,
     Inspection,
 )
+from apps.core.alerts import alert_raise
 from apps.core.exceptions import ApplicationError, Conflict, NotFound, Unprocessable
 from apps.core.money import ZERO, to_money
 from apps.core.numbers import next_number
@@ -636,7 +637,7 @@ def _refund_on_platform(aftersale: AfterSale, order: Order, *, actor: str) -> Af
 
     The platform holds the money and gives it back to the buyer itself, so payments is not
     asked. A refund the platform decided is done; one our staff (or the buyer's API) opened
-    must still be made on the platform, which the log and a warning say.
+    must still be made on the platform, which the log and an alert for staff say.
     """
     amount = aftersale.approved_amount
     aftersale.refund_attempts = 1
@@ -654,6 +655,12 @@ def _refund_on_platform(aftersale: AfterSale, order: Order, *, actor: str) -> Af
     else:
         remark = platform_refund_notice(aftersale, amount)
         logger.warning("after-sale %s: %s", aftersale.aftersale_no, remark)
+        alert_raise(
+            kind="platform_refund_to_make",
+            dedup_key=f"platform-refund:{aftersale.aftersale_no}",
+            message=remark,
+            details={"aftersale_no": aftersale.aftersale_no, "order_no": order.order_no, "amount": str(amount)},
+        )
     aftersale.refunded_amount = to_money(aftersale.refunded_amount + amount)
     return _apply(aftersale, "finish_refund", actor=actor, remark=remark, update_fields=("refunded_amount",))
 
