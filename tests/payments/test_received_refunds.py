@@ -16,7 +16,7 @@ from apps.orders.models import OrderStatus
 from apps.orders.services import order_expire
 from apps.payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from apps.payments.selectors import refunds_succeeded_total, refunds_total
-from apps.payments.services import payment_refund_received, refund_submit
+from apps.payments.services import payment_close_for_order, payment_refund_received, refund_submit
 from tests.payments.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -62,6 +62,34 @@ def test_a_short_payment_is_refunded_when_the_order_times_out(sandbox, start_pay
     assert topics("payment.received_refunded") == 1
     assert topics("refund.succeeded") == 0
     assert (refunds_total(order.order_no), refunds_succeeded_total(order.order_no)) == (Decimal(0), Decimal(0))
+    outbox_relay()
+    order.refresh_from_db()
+    assert (order.status, order.refunded_amount) == (OrderStatus.PAYMENT_TIMEOUT, Decimal("0.00"))
+
+
+@pytest.mark.parametrize("provider", ["wechat", "alipay"])
+def test_a_short_payment_arriving_after_the_order_timed_out_is_refunded_at_once(
+    sandbox, start_payment, post_notification, provider
+):
+    """The payment was already closed with the order: no timeout will come to give it back."""
+    order = OrderFactory(payable_amount=Decimal("100.00"), payment_deadline=timezone.now() - timedelta(seconds=1))
+    payment = start_payment(provider=provider, amount="100.00", order_no=order.order_no)
+    order_expire(order_no=order.order_no, actor="system:beat")
+    payment_close_for_order(order_no=order.order_no)  # the close has not reached the provider yet
+
+    headers, body = sandbox.pay(payment.out_trade_no, amount=Decimal("99.00"), notify=False)
+    assert post_notification(provider, headers, body).status_code == 200
+    assert post_notification(provider, headers, body).status_code == 200  # a duplicate: still one refund
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.flagged_for_finance) == (PaymentStatus.CLOSED, True)
+    refund = Refund.objects.get(payment=payment)
+    assert (refund.amount, refund.requested_by) == (Decimal("99.00"), "system:payments")
+    outbox_relay()  # the refund's first attempt at the provider
+    refund = refund_submit(refund_id=refund.pk, actor="t")  # WeChat answers PROCESSING first: ask again
+    assert refund.status == RefundStatus.SUCCEEDED
+    assert sandbox.refunds[refund.out_refund_no].amount == Decimal("99.00")
+    assert (topics("payment.received_refunded"), topics("refund.succeeded")) == (1, 0)
     outbox_relay()
     order.refresh_from_db()
     assert (order.status, order.refunded_amount) == (OrderStatus.PAYMENT_TIMEOUT, Decimal("0.00"))

@@ -176,6 +176,7 @@ class SandboxGateway:
         self.failures: list[int] = []  # HTTP statuses the next WeChat Pay requests answer with
         self.refunds_to_lose = 0
         self.refund_refusals: list[tuple[str, int]] = []  # (code, WeChat HTTP status) for the next refunds
+        self.refund_answers_to_lose = 0
 
     def fail_next(self, count: int, *, status: int = 429) -> None:
         """The next ``count`` WeChat Pay requests answer HTTP ``status`` (rate limited, or a 5xx)."""
@@ -192,6 +193,19 @@ class SandboxGateway:
         Alipay: ``40004`` with ``code`` as sub_code) and not recorded."""
         with self.lock:
             self.refund_refusals = [(code, status)] * count
+
+    def lose_refund_answers(self, count: int) -> None:
+        """The next ``count`` WeChat Pay refund calls (requests or queries) are carried out, but
+        their answers are lost on the way back: the merchant sees HTTP 504."""
+        with self.lock:
+            self.refund_answers_to_lose = count
+
+    def refund_notification(self, reference: str) -> tuple[dict, bytes]:
+        """The signed WeChat Pay REFUND.SUCCESS notification of a refund the gateway carried out."""
+        with self.lock:
+            refund = self.refunds[reference]
+            resource = self._wechat_refund_body(refund, self.trades[refund.out_trade_no])
+        return self._wechat_envelope("REFUND.SUCCESS", "refund", resource, "退款成功")
 
     def _refusal(self) -> tuple[str, int] | None:
         return self.refund_refusals.pop(0) if self.refund_refusals else None
@@ -369,17 +383,24 @@ class SandboxGateway:
                 refusal = self._refusal()
                 if refusal is not None:
                     return refusal[1], {"code": refusal[0], "message": "退款被拒绝"}
-                return self._wechat_refund(data)
+                return self._refund_answer(self._wechat_refund(data))
             match = re.fullmatch(r"/v3/refund/domestic/refunds/([\w:#-]+)", path)
             if match and method == "GET":
                 refund = self.refunds.get(match.group(1))
                 if refund is None:
-                    return 404, {"code": "RESOURCE_NOT_EXISTS", "message": "退款单不存在"}
-                return 200, self._wechat_refund_body(refund, self.trades[refund.out_trade_no])
+                    return self._refund_answer((404, {"code": "RESOURCE_NOT_EXISTS", "message": "退款单不存在"}))
+                return self._refund_answer((200, self._wechat_refund_body(refund, self.trades[refund.out_trade_no])))
             if method == "GET" and path == "/v3/bill/tradebill":
                 url = f"{self.config.public_url}/v3/billdownload/file?{urlencode({'bill_date': query.get('bill_date', '')})}"
                 return 200, {"hash_type": "SHA1", "hash_value": "", "download_url": url}
         return 404, {"code": "NOT_FOUND", "message": f"no such endpoint {method} {path}"}
+
+    def _refund_answer(self, answer: tuple[int, dict]) -> tuple[int, dict]:
+        """What the merchant receives of a refund call already carried out (lose_refund_answers)."""
+        if self.refund_answers_to_lose > 0:
+            self.refund_answers_to_lose -= 1
+            return 504, {"code": "SYSTEM_ERROR", "message": "网关超时"}
+        return answer
 
     def _wechat_create(self, data: dict) -> tuple[int, dict]:
         if data.get("appid") != self.config.wechat_appid or data.get("mchid") != self.config.wechat_mchid:

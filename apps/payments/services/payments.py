@@ -159,7 +159,8 @@ def payment_apply_trade(*, trade: TradeResult, actor: str) -> tuple[Payment, str
     payment is flagged for finance and ``payment.amount_mismatch`` published; it is not paid,
     and what it received goes back (``payment_refund_received``: finance, the order's
     timeout or cancellation through ``payment_close_for_order``, or at once when another
-    payment of the order succeeds, before or after it).
+    payment of the order succeeds, before or after it, or when the payment was already
+    closed or failed, e.g. the order timed out before the money arrived).
     """
     with transaction.atomic():
         payment = Payment.objects.select_for_update().filter(out_trade_no=trade.out_trade_no).first()
@@ -202,7 +203,11 @@ def payment_apply_trade(*, trade: TradeResult, actor: str) -> tuple[Payment, str
                     message=payment.flag_reason,
                     details={"out_trade_no": payment.out_trade_no, "order_no": payment.order_no},
                 )
-                if Payment.objects.filter(order_no=payment.order_no, status=PaymentStatus.SUCCEEDED).exists():
+                if payment.status != PaymentStatus.CREATED:
+                    # Closed (the order timed out or was cancelled) or failed: no timeout or
+                    # cancellation will come to give it back, so it goes back now.
+                    _refund_received(payment, reason=_("The order can no longer be paid."))
+                elif Payment.objects.filter(order_no=payment.order_no, status=PaymentStatus.SUCCEEDED).exists():
                     _refund_flagged(payment.order_no, reason=_("The order was already paid by another payment."))
                 return payment, "amount_mismatch"
             payment.succeed()
@@ -336,6 +341,12 @@ def payments_query_open(*, actor: str) -> dict[str, int]:
             outcome = "unavailable"
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+def _refund_received(payment: Payment, *, reason: str) -> None:
+    from apps.payments.services.refunds import refund_received_locked
+
+    refund_received_locked(payment=payment, reason=reason, actor="system:payments")
 
 
 def _refund_flagged(order_no: str, *, reason: str) -> None:

@@ -16,12 +16,13 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.core.alerts import alert_raise
+from apps.core.alerts import alert_raise, alert_resolve
 from apps.core.exceptions import Conflict, NotFound, Unprocessable
+from apps.core.models import Alert
 from apps.core.money import ZERO, to_money
 from apps.core.numbers import next_number
 from apps.core.outbox import outbox_publish
@@ -179,10 +180,18 @@ def refund_apply_result(*, result: RefundResult, actor: str) -> tuple[Refund, st
                 PaymentErrorCode.REFUND_NOT_FOUND,
                 _("No refund with number %(number)s.") % {"number": result.reference},
             )
-        if refund.status in (RefundStatus.SUCCEEDED, RefundStatus.FAILED):
+        late = refund.status == RefundStatus.FAILED and result.state == RefundState.SUCCEEDED
+        if refund.status in (RefundStatus.SUCCEEDED, RefundStatus.FAILED) and not late:
             return refund, "duplicate"
         refund.provider_refund_id = result.refund_id or refund.provider_refund_id
         if result.state == RefundState.SUCCEEDED:
+            if late:
+                # Lock the payments refund_request locks before deciding: a retry accepted
+                # while this refund counted as failed is seen, and a new one waits for this.
+                locked = Payment.objects.select_for_update().filter(
+                    Q(order_no=refund.order_no, status=PaymentStatus.SUCCEEDED) | Q(pk=refund.payment_id)
+                )
+                refund.payment = {p.pk: p for p in locked.order_by("pk")}[refund.payment_id]
             refund.succeed()
             refund.succeeded_at = timezone.now()
             refund.next_attempt_at = None
@@ -197,6 +206,8 @@ def refund_apply_result(*, result: RefundResult, actor: str) -> tuple[Refund, st
                 payload=_refund_event(refund),
             )
             logger.info("refund %s succeeded (%s)", refund.reference, actor)
+            if late:
+                _succeeded_after_failing(refund)
             return refund, "succeeded"
         if result.state == RefundState.FAILED:
             _fail(refund, error=str(result.raw.get("error", "")) or _("refused by the provider"))
@@ -206,6 +217,45 @@ def refund_apply_result(*, result: RefundResult, actor: str) -> tuple[Refund, st
         refund.next_attempt_at = timezone.now() + PROCESSING_QUERY_DELAY
         refund.save(update_fields=["status", "provider_refund_id", "next_attempt_at", "updated_at"])
         return refund, "processing"
+
+
+def _succeeded_after_failing(refund: Refund) -> None:
+    """A refund we marked failed that the provider carried out: it counts again.
+
+    Its failure alert no longer holds. If a retry was accepted while it counted as failed,
+    the refunds may now pass what was paid: money went out twice, which finance must recover.
+    """
+    logger.warning("refund %s succeeded at the provider after it was marked failed", refund.reference)
+    alert_resolve(dedup_key=f"refund-failed:{refund.reference}")
+    payment = refund.payment
+    scope = Refund.objects.filter(status__in=REFUND_COUNTING_STATUSES)
+    excess = scope.filter(payment=payment).aggregate(s=Sum("amount"))["s"] - (payment.paid_amount or payment.amount)
+    others = scope.filter(payment=payment)
+    if payment.status == PaymentStatus.SUCCEEDED:
+        order_scope = scope.filter(order_no=refund.order_no, payment__status=PaymentStatus.SUCCEEDED)
+        refunded = order_scope.aggregate(s=Sum("amount"))["s"]
+        excess = max(excess, refunded - selectors.payments_paid_total(refund.order_no))
+        others = order_scope
+    if excess <= 0:
+        return
+    references = sorted(others.exclude(pk=refund.pk).values_list("reference", flat=True))
+    alert_raise(
+        kind="refund_over_paid",
+        dedup_key=f"refund-over-paid:{refund.reference}",
+        severity=Alert.Severity.ERROR,
+        message=_(
+            "Refund %(reference)s of %(amount)s for order %(order_no)s succeeded at the provider after it was "
+            "marked failed; with refunds %(others)s the buyer gets %(excess)s more than was paid. Recover it."
+        )
+        % {
+            "reference": refund.reference,
+            "amount": refund.amount,
+            "order_no": refund.order_no,
+            "others": ", ".join(references),
+            "excess": to_money(excess),
+        },
+        details={**_refund_event(refund), "other_references": references, "excess": str(to_money(excess))},
+    )
 
 
 def _fail(refund: Refund, *, error: str) -> None:
@@ -244,6 +294,26 @@ def _record_transient_failure(*, refund_id: int, error: str) -> Refund:
         return refund
 
 
+def _retry_later(strategy, refund: Refund, *, error: str, actor: str) -> Refund:
+    """Count a transient failure; before the last allowed one fails the refund, ask the provider.
+
+    We could not reach the provider (or it asked us to come back), which is not the provider
+    saying the refund failed: an earlier attempt may have reached it and only the answer was
+    lost. Its refund query decides when it answers; only a refund it does not know (or that
+    we cannot ask about either) fails.
+    """
+    if refund.attempts + 1 >= settings.REFUND_MAX_ATTEMPTS:
+        try:
+            result = strategy.query_refund(out_trade_no=refund.payment.out_trade_no, reference=refund.out_refund_no)
+        except (ProviderUnavailable, ProviderRefused) as exc:
+            logger.warning("refund %s: query before failing it did not answer: %s", refund.reference, exc)
+        else:
+            if result.state != RefundState.NOT_FOUND:
+                refund, _outcome = refund_apply_result(result=result, actor=actor)
+                return refund
+    return _record_transient_failure(refund_id=refund.pk, error=error)
+
+
 def _send(strategy, refund: Refund) -> RefundResult:
     payment = refund.payment
     return strategy.refund(
@@ -260,6 +330,8 @@ def refund_submit(*, refund_id: int, actor: str) -> Refund:
     """Send a requested refund to the provider (or ask about a processing one) and apply the answer.
 
     Safe to repeat: the provider deduplicates by our reference (out_refund_no/out_request_no).
+    Before an unreachable provider (or a temporary refusal) fails the refund for good, the
+    provider's refund query is asked whether it carried the refund out after all.
     A refund the provider has no record of (lost on the way) is sent again under the same
     number; each loss counts an attempt toward ``REFUND_MAX_ATTEMPTS``, so a refund the
     provider never gets ends ``failed`` with an alert instead of ``processing`` forever. A
@@ -287,11 +359,11 @@ def refund_submit(*, refund_id: int, actor: str) -> Refund:
             result = _send(strategy, refund)
     except ProviderUnavailable as exc:
         logger.warning("refund %s: provider unavailable: %s", refund.reference, exc)
-        return _record_transient_failure(refund_id=refund.pk, error=str(exc))
+        return _retry_later(strategy, refund, error=str(exc), actor=actor)
     except ProviderRefused as exc:
         if exc.code in RETRYABLE_REFUSALS:
             logger.warning("refund %s: temporary refusal, sent again later: %s", refund.reference, exc)
-            return _record_transient_failure(refund_id=refund.pk, error=str(exc))
+            return _retry_later(strategy, refund, error=str(exc), actor=actor)
         result = RefundResult(reference=refund.out_refund_no, state=RefundState.FAILED, raw={"error": str(exc)})
     if result.state == RefundState.NOT_FOUND:
         logger.warning("refund %s: the provider did not keep the request; sent again later", refund.reference)
