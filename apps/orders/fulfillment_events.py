@@ -3,7 +3,8 @@
 - ``order.paid`` -> audit (hold, or allocate into fulfillments).
 - ``fulfillment.created`` -> a task sends it to the WMS once its merge hold is over; the
   ``orders.fulfillments_dispatch`` beat job sends whatever a lost task left behind.
-- ``fulfillment.cancelled`` -> the WMS is told to stop it (if it may have it).
+- ``fulfillment.cancelled`` -> the WMS is told to stop it (if it may have it); its "already
+  shipped" answer is final (no retry): staff get an alert.
 All are safe to run twice.
 """
 

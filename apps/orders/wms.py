@@ -29,7 +29,19 @@ class WmsUnavailable(WmsError):
 
 
 class WmsRejected(WmsError):
-    """The WMS refused the request (4xx), e.g. cancelling a parcel that already left."""
+    """The WMS refused the request (4xx)."""
+
+
+class WmsAlreadyShipped(WmsRejected):
+    """The WMS refused to cancel a parcel that has already left (409 to a cancel): final.
+
+    ``carrier`` and ``tracking_no`` are the shipment's, when the WMS said them.
+    """
+
+    def __init__(self, message: str, *, carrier: str = "", tracking_no: str = ""):
+        super().__init__(message)
+        self.carrier = carrier
+        self.tracking_no = tracking_no
 
 
 @dataclass(frozen=True)
@@ -59,11 +71,14 @@ class WmsAdapter(Protocol):
         """Hand over a fulfillment; returns the WMS's own reference. Idempotent by fulfillment_no."""
 
     def cancel(self, fulfillment_no: str) -> None:
-        """Stop a fulfillment that has not shipped; unknown numbers are not an error."""
+        """Stop a fulfillment that has not shipped; unknown numbers are not an error.
+
+        Raises ``WmsAlreadyShipped`` when the parcel has already left."""
 
 
 class HttpWmsAdapter:
-    """A WMS reached over HTTP: ``POST {base}/fulfillments`` and ``POST {base}/fulfillments/{no}/cancel``."""
+    """A WMS reached over HTTP: ``POST {base}/fulfillments`` and ``POST {base}/fulfillments/{no}/cancel``
+    (404: unknown, fine; 409: already shipped, with the carrier and tracking number in the body)."""
 
     def __init__(self, *, base_url: str, app_key: str, app_secret: str, timeout: float):
         self.base_url = base_url.rstrip("/")
@@ -87,6 +102,8 @@ class HttpWmsAdapter:
             raise WmsUnavailable(f"WMS answered {response.status_code}")
         if response.status_code == 404 and path.endswith("/cancel"):
             return {}
+        if response.status_code == 409 and path.endswith("/cancel"):
+            raise _already_shipped(response)
         if response.status_code >= 400:
             raise WmsRejected(f"WMS refused ({response.status_code}): {response.text[:200]}")
         try:
@@ -99,6 +116,20 @@ class HttpWmsAdapter:
 
     def cancel(self, fulfillment_no: str) -> None:
         self._post(f"/fulfillments/{fulfillment_no}/cancel", {"fulfillment_no": fulfillment_no})
+
+
+def _already_shipped(response: requests.Response) -> WmsAlreadyShipped:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    return WmsAlreadyShipped(
+        f"WMS refused the cancel, the parcel has shipped: {response.text[:200]}",
+        carrier=str(body.get("carrier") or "")[:32],
+        tracking_no=str(body.get("tracking_no") or "")[:64],
+    )
 
 
 def get_wms_adapter() -> WmsAdapter | None:

@@ -21,11 +21,13 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.core.alerts import alert_raise
 from apps.core.exceptions import ApplicationError, Conflict, NotFound
+from apps.core.models import Alert
 from apps.core.numbers import next_number
 from apps.core.outbox import outbox_publish
 from apps.inventory.domain import Allocation, Destination, StockRequest
-from apps.inventory.services import stock_consume, stock_reserve
+from apps.inventory.services import stock_adjust, stock_consume, stock_reserve
 from apps.orders.models import (
     FS,
     TERMINAL_STATUSES,
@@ -42,7 +44,7 @@ from apps.orders.services.common import (
     order_record_change,
 )
 from apps.orders.services.create import order_shop_warehouse_ids
-from apps.orders.wms import WmsError, WmsFulfillment, WmsLine, get_wms_adapter
+from apps.orders.wms import WmsAlreadyShipped, WmsError, WmsFulfillment, WmsLine, get_wms_adapter
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +160,9 @@ def fulfillment_mark_shipped(*, fulfillment_no: str, carrier: str, tracking_no: 
 
     Idempotent: the same carrier and tracking number again changes nothing; a different
     tracking number for a shipped fulfillment is a 409. Exchange and reissue fulfillments
-    consume the after-sale's reservation and leave the order's status alone.
+    consume the after-sale's reservation and leave the order's status alone. A parcel the
+    WMS had and ships after we cancelled it is a fact, not an error: it is recorded on the
+    cancelled fulfillment (``_record_shipped_after_cancel``).
     """
     carrier, tracking_no = (carrier or "").strip(), (tracking_no or "").strip()
     if not carrier or not tracking_no:
@@ -175,6 +179,19 @@ def fulfillment_mark_shipped(*, fulfillment_no: str, carrier: str, tracking_no: 
                 _("Fulfillment %(no)s already shipped with %(carrier)s %(tracking)s.")
                 % {"no": fulfillment_no, "carrier": fulfillment.carrier, "tracking": fulfillment.tracking_no},
             )
+        if fulfillment.status == FS.CANCELLED and fulfillment.shipped_at is not None:
+            if (fulfillment.carrier, fulfillment.tracking_no) == (carrier, tracking_no):
+                return fulfillment
+            raise Conflict(
+                FulfillmentErrorCode.ALREADY_SHIPPED,
+                _("Fulfillment %(no)s already shipped with %(carrier)s %(tracking)s.")
+                % {"no": fulfillment_no, "carrier": fulfillment.carrier, "tracking": fulfillment.tracking_no},
+            )
+        if fulfillment.status == FS.CANCELLED and not fulfillment.merged_into_id and fulfillment.sent_to_wms_at:
+            _record_shipped_after_cancel(
+                fulfillment, orders=orders, carrier=carrier, tracking_no=tracking_no, actor=actor
+            )
+            return fulfillment
         if fulfillment.status == FS.CANCELLED:
             raise Conflict(
                 FulfillmentErrorCode.FULFILLMENT_CANCELLED,
@@ -221,6 +238,71 @@ def _consume_stock(fulfillment: Fulfillment, *, actor: str) -> None:
         if len(by_reference) > 1:
             consume_reference = f"{fulfillment.fulfillment_no}:{reference}"
         stock_consume(reference=reference, allocations=allocations, operator=actor, consume_reference=consume_reference)
+
+
+def _record_shipped_after_cancel(
+    fulfillment: Fulfillment, *, orders: dict[str, Order], carrier: str, tracking_no: str, actor: str
+) -> None:
+    """The WMS shipped a parcel we had cancelled (and whose stock we had released): the goods
+    left all the same. The fulfillment stays cancelled but records the shipment, on_hand goes
+    down by an adjustment (the reservation is gone), the orders keep their status and staff
+    get an error alert to intercept the parcel or recover the money."""
+    fulfillment.carrier, fulfillment.tracking_no, fulfillment.shipped_at = carrier, tracking_no, timezone.now()
+    fulfillment.save(update_fields=["carrier", "tracking_no", "shipped_at"])
+    order_nos = sorted(orders)
+    quantities: dict[int, int] = defaultdict(int)
+    for sku_id, quantity in FulfillmentLine.objects.filter(fulfillment=fulfillment).values_list("sku_id", "quantity"):
+        quantities[sku_id] += quantity
+    note = _("Shipped after cancellation of %(orders)s") % {"orders": ", ".join(order_nos)}
+    not_adjusted = []
+    for sku_id, quantity in sorted(quantities.items()):
+        try:
+            stock_adjust(
+                sku_id=sku_id,
+                warehouse_id=fulfillment.warehouse_id,
+                reference=fulfillment.fulfillment_no,
+                delta=-quantity,
+                operator=actor,
+                note=note,
+            )
+        except Conflict as exc:
+            # The released units were promised to other orders meanwhile: staff must recount.
+            logger.error("fulfillment %s shipped after cancel, stock not adjusted: %s", fulfillment, exc.message)
+            not_adjusted.append({"sku_id": sku_id, "quantity": quantity})
+    remark = _("Package %(no)s shipped after the order was cancelled: %(carrier)s %(tracking)s") % {
+        "no": fulfillment.fulfillment_no,
+        "carrier": carrier,
+        "tracking": tracking_no,
+    }
+    for order in orders.values():
+        order_record_change(order=order, actor=actor, remark=remark, update_fields=())
+    fulfillment_alert_shipped_after_cancel(fulfillment, order_nos=order_nos, not_adjusted=not_adjusted)
+
+
+def fulfillment_alert_shipped_after_cancel(
+    fulfillment: Fulfillment, *, order_nos: list[str], not_adjusted: list[dict] | None = None
+) -> None:
+    """One error alert per fulfillment: a cancelled (and refunded) order's parcel left."""
+    logger.error("fulfillment %s of cancelled orders %s left the warehouse", fulfillment, order_nos)
+    details = {
+        "fulfillment_no": fulfillment.fulfillment_no,
+        "order_nos": order_nos,
+        "carrier": fulfillment.carrier,
+        "tracking_no": fulfillment.tracking_no,
+    }
+    if not_adjusted:
+        details["stock_not_adjusted"] = not_adjusted
+    alert_raise(
+        kind="fulfillment_shipped_after_cancel",
+        dedup_key=f"fulfillment-shipped-after-cancel:{fulfillment.fulfillment_no}",
+        severity=Alert.Severity.ERROR,
+        message=_(
+            "Package %(no)s of cancelled order %(orders)s left the warehouse after the order was cancelled and "
+            "refunded: intercept the parcel or recover the money."
+        )
+        % {"no": fulfillment.fulfillment_no, "orders": ", ".join(order_nos)},
+        details=details,
+    )
 
 
 def _ship_order_if_complete(order: Order, fulfillment: Fulfillment, *, actor: str, now) -> None:
@@ -389,7 +471,7 @@ def fulfillment_submit_to_wms(*, fulfillment_no: str, actor: str) -> Fulfillment
             fulfillment_publish(fulfillment, order_nos=message.order_nos)
             logger.info("%s: fulfillment %s sent to the WMS as %s", actor, fulfillment_no, reference)
     if fulfillment.status == FS.CANCELLED:
-        adapter.cancel(fulfillment_no)
+        _cancel_at_wms(adapter, fulfillment)
     return fulfillment
 
 
@@ -428,7 +510,27 @@ def fulfillment_cancel_in_wms(*, fulfillment_no: str) -> bool:
         return False
     if fulfillment.sent_to_wms_at is None:
         return False
-    adapter.cancel(fulfillment_no)
+    return _cancel_at_wms(adapter, fulfillment)
+
+
+def _cancel_at_wms(adapter, fulfillment: Fulfillment) -> bool:
+    """Ask the WMS to stop ``fulfillment``. Its "already shipped" answer is final: the
+    shipment is recorded when the WMS named it, staff are alerted, and False is returned."""
+    try:
+        adapter.cancel(fulfillment.fulfillment_no)
+    except WmsAlreadyShipped as exc:
+        if exc.carrier and exc.tracking_no:
+            try:
+                fulfillment = fulfillment_mark_shipped(
+                    fulfillment_no=fulfillment.fulfillment_no,
+                    carrier=exc.carrier,
+                    tracking_no=exc.tracking_no,
+                    actor="system:wms",
+                )
+            except ApplicationError as error:
+                logger.error("fulfillment %s: shipment in the WMS refusal not recorded: %s", fulfillment, error)
+        fulfillment_alert_shipped_after_cancel(fulfillment, order_nos=fulfillment_order_nos(fulfillment))
+        return False
     return True
 
 
