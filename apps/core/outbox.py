@@ -36,6 +36,7 @@ class Consumer:
     topics: tuple[str, ...]
     handler: Callable
     batch: bool = False
+    retry_forever: bool = False
 
     def wants(self, topic: str) -> bool:
         return any(fnmatch.fnmatchcase(topic, pattern) for pattern in self.topics)
@@ -44,17 +45,23 @@ class Consumer:
 _consumers: dict[str, Consumer] = {}
 
 
-def outbox_consumer(name: str, *, topics: list[str] | tuple[str, ...], batch: bool = False) -> Callable:
+def outbox_consumer(
+    name: str, *, topics: list[str] | tuple[str, ...], batch: bool = False, retry_forever: bool = False
+) -> Callable:
     """Register ``handler`` for events whose topic matches one of ``topics`` (glob patterns).
 
     A plain consumer is called with one ``OutboxEvent``; a ``batch`` consumer with a list of
     up to ``OUTBOX_RELAY_BATCH`` events (oldest first), which succeed or are retried together
-    (the search indexer sends them as one bulk request). Register in an app's ``events.py``,
-    imported from its ``AppConfig.ready``.
+    (the search indexer sends them as one bulk request). ``retry_forever`` consumers (safe to
+    repeat at any time, like the indexer) are never given up on after ``OUTBOX_MAX_ATTEMPTS``:
+    they keep retrying at the longest backoff (1 h), so they catch up on their own after an
+    outage of any length. Register in an app's ``events.py``, imported from its ``AppConfig.ready``.
     """
 
     def register(handler: Callable) -> Callable:
-        _consumers[name] = Consumer(name=name, topics=tuple(topics), handler=handler, batch=batch)
+        _consumers[name] = Consumer(
+            name=name, topics=tuple(topics), handler=handler, batch=batch, retry_forever=retry_forever
+        )
         return handler
 
     return register
@@ -185,7 +192,8 @@ def _record_outcome(deliveries: list[OutboxDelivery], error: str) -> None:
             delivery.last_error = ""
         else:
             delivery.last_error = error[:4000]
-            if delivery.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+            consumer = _consumers.get(delivery.consumer)
+            if delivery.attempts >= settings.OUTBOX_MAX_ATTEMPTS and not (consumer and consumer.retry_forever):
                 delivery.status = OutboxDelivery.Status.FAILED
             else:
                 delivery.next_attempt_at = now + _backoff(delivery.attempts)

@@ -6,7 +6,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.models import OutboxDelivery, OutboxEvent
-from apps.core.outbox import outbox_publish, outbox_relay, outbox_retry
+from apps.core.outbox import outbox_publish, outbox_relay, outbox_retry, registered_consumers
 
 
 def publish(topic: str = "coretest.happened", aggregate_id: str = "A1", **payload) -> OutboxEvent:
@@ -235,3 +235,35 @@ def test_a_failed_batch_alerts_for_its_consumer(consumers, settings):
     assert alert.details["consumer"] == "coretest.bulk"
     assert alert.details["event_id"] == event.pk
     assert alert.dedup_key == "outbox-delivery-failed:coretest.bulk"
+
+
+@pytest.mark.django_db
+def test_a_consumer_safe_to_repeat_keeps_retrying_past_the_attempt_limit(consumers, settings):
+    """The search indexer: after an outage of any length it catches up by itself."""
+    from apps.core.models import Alert
+
+    settings.OUTBOX_MAX_ATTEMPTS = 2
+    healthy = {"value": False}
+
+    @consumers("coretest.index", topics=["coretest.*"], batch=True, retry_forever=True)
+    def index(events):
+        if not healthy["value"]:
+            raise ConnectionError("cluster unreachable")
+
+    event = publish()
+    for _attempt in range(4):
+        make_due(event)
+        outbox_relay()
+    delivery = OutboxDelivery.objects.get(event=event)
+    assert (delivery.status, delivery.attempts) == (OutboxDelivery.Status.PENDING, 4)
+    assert delivery.next_attempt_at - timezone.now() <= timedelta(hours=1)
+    assert not Alert.objects.exists()
+
+    healthy["value"] = True
+    make_due(event)
+    outbox_relay()
+    assert OutboxDelivery.objects.get(event=event).status == OutboxDelivery.Status.DELIVERED
+
+
+def test_the_search_indexer_never_gives_up():
+    assert registered_consumers()["search.index"].retry_forever

@@ -24,7 +24,7 @@ def order_nos_in(events: list[OutboxEvent]) -> list[str]:
     return sorted(found)
 
 
-@outbox_consumer("search.index", topics=["order.*", "fulfillment.*", "aftersale.*"], batch=True)
+@outbox_consumer("search.index", topics=["order.*", "fulfillment.*", "aftersale.*"], batch=True, retry_forever=True)
 def search_index_consumer(events: list[OutboxEvent]) -> None:
     if settings.SEARCH_BACKEND != "elasticsearch":
         return
