@@ -2,14 +2,24 @@
 actions that call the services), and the read-only ledger, reservations and transfers."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import ExpressionWrapper, F, IntegerField
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.admin_actions import admin_actor
 from apps.core.exceptions import ApplicationError
-from apps.inventory.forms import StockAdjustForm, StockReceiveForm, StockTransferForm
+from apps.inventory.forms import (
+    SkuReceiveForm,
+    StockAdjustForm,
+    StockReceiveForm,
+    StockReceiveNewForm,
+    StockTransferForm,
+)
 from apps.inventory.gate import gate_counter, gate_sync
 from apps.inventory.models import Reservation, Sku, Stock, StockMovement, Transfer, Warehouse
 from apps.inventory.services import (
@@ -31,6 +41,43 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+RECEIVE_PERMISSION = "inventory.change_stock"
+
+
+class FormActionMixin:
+    """Admin actions that ask for input on the shared form page before calling a service."""
+
+    def action_label(self, obj) -> str:
+        return str(obj)
+
+    def _form_action(self, request, queryset, form_class, title, apply):
+        """Show ``form_class`` for the selected rows; on submit call ``apply`` per row."""
+        if "apply" in request.POST:
+            form = form_class(request.POST)
+            if form.is_valid():
+                done = 0
+                for obj in queryset:
+                    try:
+                        apply(obj, form.cleaned_data, admin_actor(request))
+                        done += 1
+                    except ApplicationError as exc:
+                        self.message_user(request, f"{self.action_label(obj)}: {exc.message}", messages.ERROR)
+                if done:
+                    self.message_user(request, self.done_message % {"count": done}, messages.SUCCESS)
+                return None
+        else:
+            form = form_class()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "form": form,
+            "objects": queryset,
+            "action": request.POST.get("action", ""),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/oms/action_form.html", context)
+
+
 @admin.register(Warehouse)
 class WarehouseAdmin(admin.ModelAdmin):
     list_display = (
@@ -50,11 +97,35 @@ class WarehouseAdmin(admin.ModelAdmin):
 
 
 @admin.register(Sku)
-class SkuAdmin(admin.ModelAdmin):
+class SkuAdmin(FormActionMixin, admin.ModelAdmin):
     list_display = ("code", "name", "barcode", "price", "weight_grams", "is_active", "is_hot")
     list_filter = ("is_active", "is_hot")
     search_fields = ("code", "barcode", "name")
     readonly_fields = ("gate_count",)
+    actions = ["receive_goods"]
+    done_message = _("%(count)d SKUs received.")
+
+    def action_label(self, obj) -> str:
+        return obj.code
+
+    def has_receive_permission(self, request) -> bool:
+        return request.user.has_perm(RECEIVE_PERMISSION)
+
+    @admin.action(description=_("Receive goods into a warehouse"), permissions=["receive"])
+    def receive_goods(self, request, queryset):
+        """Goods receipt of the selected SKUs, also the first one: the stock row is created."""
+
+        def apply(sku, data, operator):
+            stock_receive(
+                sku_id=sku.pk,
+                warehouse_id=data["warehouse"].pk,
+                quantity=data["quantity"],
+                reference=data["reference"],
+                operator=operator,
+                note=data["note"],
+            )
+
+        return self._form_action(request, queryset, SkuReceiveForm, _("Receive goods"), apply)
 
     @admin.display(description=_("flash-sale gate count"))
     def gate_count(self, obj):
@@ -86,7 +157,7 @@ class LowStockFilter(admin.SimpleListFilter):
 
 
 @admin.register(Stock)
-class StockAdmin(admin.ModelAdmin):
+class StockAdmin(FormActionMixin, admin.ModelAdmin):
     list_display = (
         "sku",
         "warehouse",
@@ -103,9 +174,64 @@ class StockAdmin(admin.ModelAdmin):
     fields = ("sku", "warehouse", "on_hand", "reserved", "low_stock_threshold", "low_stock_alerted", "updated_at")
     readonly_fields = ("sku", "warehouse", "on_hand", "reserved", "low_stock_alerted", "updated_at")
     actions = ["adjust_stock", "receive_stock", "transfer_stock"]
+    change_list_template = "admin/inventory/stock/change_list.html"
+    done_message = _("%(count)d stock rows updated.")
 
     def has_add_permission(self, request):
         return False
+
+    def action_label(self, obj) -> str:
+        return f"{obj.sku.code}@{obj.warehouse.code}"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.receive_view)
+        return [path("receive/", view, name="inventory_stock_receive"), *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        if request.user.has_perm(RECEIVE_PERMISSION):
+            extra_context = {**(extra_context or {}), "receive_url": reverse("admin:inventory_stock_receive")}
+        return super().changelist_view(request, extra_context)
+
+    def receive_view(self, request):
+        """Receive goods of any SKU into any active warehouse, also where no stock row exists yet."""
+        if not request.user.has_perm(RECEIVE_PERMISSION):
+            raise PermissionDenied
+        form = StockReceiveNewForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                stock = stock_receive(
+                    sku_id=data["sku"].pk,
+                    warehouse_id=data["warehouse"].pk,
+                    quantity=data["quantity"],
+                    reference=data["reference"],
+                    operator=admin_actor(request),
+                    note=data["note"],
+                )
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(
+                    request,
+                    gettext("%(quantity)d units of %(sku)s received into %(warehouse)s; on hand now %(on_hand)d.")
+                    % {
+                        "quantity": data["quantity"],
+                        "sku": data["sku"].code,
+                        "warehouse": data["warehouse"].code,
+                        "on_hand": stock.on_hand,
+                    },
+                    messages.SUCCESS,
+                )
+                return redirect("admin:inventory_stock_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": gettext("Receive goods"),
+            "intro": gettext("Goods receipt of a SKU into a warehouse, also the first stock of either."),
+            "form": form,
+            "objects": [],
+        }
+        return TemplateResponse(request, "admin/oms/action_form.html", context)
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -120,35 +246,6 @@ class StockAdmin(admin.ModelAdmin):
     @admin.display(description=_("available"), ordering="available_units")
     def available_display(self, obj):
         return obj.available
-
-    def _form_action(self, request, queryset, form_class, title, apply):
-        """Show ``form_class`` for the selected rows; on submit call ``apply`` per row."""
-        if "apply" in request.POST:
-            form = form_class(request.POST)
-            if form.is_valid():
-                done = 0
-                for stock in queryset.select_related("sku", "warehouse"):
-                    try:
-                        apply(stock, form.cleaned_data, admin_actor(request))
-                        done += 1
-                    except ApplicationError as exc:
-                        self.message_user(
-                            request, f"{stock.sku.code}@{stock.warehouse.code}: {exc.message}", messages.ERROR
-                        )
-                if done:
-                    self.message_user(request, _("%(count)d stock rows updated.") % {"count": done}, messages.SUCCESS)
-                return None
-        else:
-            form = form_class()
-        context = {
-            **self.admin_site.each_context(request),
-            "title": title,
-            "form": form,
-            "objects": queryset.select_related("sku", "warehouse"),
-            "action": request.POST.get("action", ""),
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/oms/action_form.html", context)
 
     @admin.action(description=_("Stocktake: set or change on hand"), permissions=["change"])
     def adjust_stock(self, request, queryset):

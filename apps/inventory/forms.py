@@ -5,7 +5,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.numbers import next_number
-from apps.inventory.models import Warehouse
+from apps.inventory.models import Sku, Warehouse
 
 
 class _ReferencedForm(forms.Form):
@@ -30,6 +30,30 @@ class StockAdjustForm(_ReferencedForm):
 
 class StockReceiveForm(_ReferencedForm):
     quantity = forms.IntegerField(label=_("quantity received"), min_value=1)
+
+
+class SkuReceiveForm(StockReceiveForm):
+    """Goods receipt of the selected SKUs into one warehouse, where they may have no stock yet."""
+
+    warehouse = forms.ModelChoiceField(
+        label=_("warehouse"),
+        queryset=Warehouse.objects.filter(is_active=True).order_by("priority", "code"),
+        error_messages={"invalid_choice": _("Choose an active warehouse.")},
+    )
+    field_order = ["warehouse", "quantity", "note"]
+
+
+class StockReceiveNewForm(SkuReceiveForm):
+    """Goods receipt of any SKU into any active warehouse: the first stock of either."""
+
+    sku = forms.ModelChoiceField(
+        label=_("SKU code"),
+        queryset=Sku.objects.all(),
+        to_field_name="code",
+        widget=forms.TextInput,
+        error_messages={"invalid_choice": _("No SKU has this code.")},
+    )
+    field_order = ["sku", "warehouse", "quantity", "note"]
 
 
 class StockTransferForm(_ReferencedForm):

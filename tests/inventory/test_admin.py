@@ -1,9 +1,11 @@
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.inventory.models import Stock, StockMovement, Transfer
+from apps.inventory.selectors import ledger_mismatches
 from apps.inventory.services import StockRequest, stock_reserve, stock_transfer_ship
 from tests.inventory.factories import SkuFactory, WarehouseFactory
 from tests.inventory.helpers import stock_of
@@ -11,6 +13,7 @@ from tests.inventory.helpers import stock_of
 pytestmark = pytest.mark.django_db
 
 STOCK_URL = "/admin/inventory/stock/"
+SKU_URL = "/admin/inventory/sku/"
 
 
 def test_stock_list_runs_a_fixed_number_of_queries(admin_client, warehouse, receive):
@@ -129,3 +132,89 @@ def test_transfer_ship_leaves_a_visible_in_transit_record(admin_client, sku, war
         operator="wh",
     )
     assert "TR-9" in admin_client.get("/admin/inventory/transfer/?status=in_transit").content.decode()
+
+
+RECEIVE_URL = STOCK_URL + "receive/"
+
+
+def _receive_page(client):
+    page = client.get(RECEIVE_URL)
+    assert page.status_code == 200
+    return page.context["form"].initial["reference"]
+
+
+def test_the_first_stock_of_a_new_sku_and_warehouse_is_received_in_the_admin(admin_client):
+    sku = SkuFactory(code="NEW-SKU-1")
+    warehouse = WarehouseFactory(code="NEW-WH-1")
+    assert RECEIVE_URL in admin_client.get(STOCK_URL).content.decode()
+    reference = _receive_page(admin_client)
+    data = {"sku": "NEW-SKU-1", "warehouse": warehouse.pk, "quantity": "40", "reference": reference, "note": "PO-7"}
+    for _ in range(2):
+        response = admin_client.post(RECEIVE_URL, data)
+        assert response.status_code == 302
+    stock = stock_of(sku, warehouse)
+    assert (stock.on_hand, stock.reserved) == (40, 0)
+    movement = StockMovement.objects.get(stock=stock)
+    assert (movement.reason, movement.delta_on_hand, movement.reference, movement.note) == (
+        "receive",
+        40,
+        reference,
+        "PO-7",
+    )
+    assert movement.operator == "admin:admin"
+    assert ledger_mismatches() == []
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"quantity": "0"}, "quantity"),
+        ({"warehouse": "closed"}, "warehouse"),
+        ({"sku": "NO-SUCH-SKU"}, "sku"),
+    ],
+)
+def test_a_refused_receipt_shows_the_error_and_changes_nothing(admin_client, change, field):
+    SkuFactory(code="NEW-SKU-2")
+    active = WarehouseFactory()
+    closed = WarehouseFactory(is_active=False)
+    data = {"sku": "NEW-SKU-2", "warehouse": active.pk, "quantity": "5", "reference": _receive_page(admin_client)}
+    data.update(change)
+    if data["warehouse"] == "closed":
+        data["warehouse"] = closed.pk
+    response = admin_client.post(RECEIVE_URL, data)
+    assert response.status_code == 200
+    assert field in response.context["form"].errors
+    assert not Stock.objects.exists()
+    assert not StockMovement.objects.exists()
+
+
+def test_receiving_needs_the_permission_to_change_stock(client, django_user_model):
+    clerk = django_user_model.objects.create_user("clerk", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_stock"))
+    client.force_login(clerk)
+    assert RECEIVE_URL not in client.get(STOCK_URL).content.decode()
+    assert client.get(RECEIVE_URL).status_code == 403
+    sku = SkuFactory()
+    response = client.post(
+        RECEIVE_URL, {"sku": sku.code, "warehouse": WarehouseFactory().pk, "quantity": "5", "reference": "ADM-X"}
+    )
+    assert response.status_code == 403
+    assert not Stock.objects.exists()
+
+
+def test_selected_skus_are_received_into_a_new_warehouse_from_the_sku_admin(admin_client):
+    first, second = SkuFactory(), SkuFactory()
+    warehouse = WarehouseFactory()
+    selected = {"action": "receive_goods", ACTION_CHECKBOX_NAME: [first.pk, second.pk]}
+    form_page = admin_client.post(SKU_URL, selected)
+    assert form_page.status_code == 200
+    data = {**selected, "apply": "1", "reference": form_page.context["form"].initial["reference"]}
+    response = admin_client.post(SKU_URL, {**data, "warehouse": warehouse.pk, "quantity": "0"})
+    assert response.status_code == 200
+    assert "quantity" in response.context["form"].errors
+    assert not Stock.objects.exists()
+    for _ in range(2):
+        assert admin_client.post(SKU_URL, {**data, "warehouse": warehouse.pk, "quantity": "12"}).status_code == 302
+    assert [stock_of(sku, warehouse).on_hand for sku in (first, second)] == [12, 12]
+    assert StockMovement.objects.filter(reason="receive").count() == 2
+    assert ledger_mismatches() == []
