@@ -148,3 +148,14 @@ def reservable_by_sku(*, sku_ids: list[int], warehouse_ids: list[int] | None = N
     rows = stocks.values("sku_id").annotate(available=Sum(Greatest(F("on_hand") - F("reserved"), Value(0))))
     available = {sku_id: int(total or 0) for sku_id, total in rows.values_list("sku_id", "available")}
     return {sku_id: available.get(sku_id, 0) for sku_id in sku_ids}
+
+
+def sku_sellable_stock_rows(*, sku: Sku, warehouse_ids: list[int] | None = None) -> list[Stock]:
+    """A SKU's stock that sourcing could reserve for an online order: active warehouses that
+    accept online orders (only ``warehouse_ids`` when given); none for an inactive SKU."""
+    if not sku.is_active:
+        return []
+    qs = sellable_stocks().filter(sku=sku).select_related("warehouse")
+    if warehouse_ids is not None:
+        qs = qs.filter(warehouse_id__in=warehouse_ids)
+    return list(qs.order_by("warehouse__priority", "warehouse__code"))

@@ -71,3 +71,24 @@ def test_anonymous_and_non_staff_users_are_refused(api_client, sku, stocked):
     api_client.force_login(user)
     response = api_client.get(f"/api/v1/skus/{sku.code}/stock")
     assert response.status_code == 403
+
+
+def test_a_shop_counts_only_warehouses_that_take_online_orders(sku, stocked, receive):
+    offline = WarehouseFactory(code="FACTORY", kind="factory", accepts_online_orders=False)
+    receive(sku, offline, 50)
+    shop = _shop("own-app", "s3cret")
+    body = SignedClient(shop, "s3cret").get(f"/api/v1/skus/{sku.code}/stock").json()
+    assert [w["code"] for w in body["warehouses"]] == ["HZ-STORE", "SH01"]
+    assert body["total"] == {"on_hand": 14, "reserved": 3, "available": 11}
+    shop.warehouses.add(offline, stocked)
+    body = SignedClient(shop, "s3cret").get(f"/api/v1/skus/{sku.code}/stock").json()
+    assert [w["code"] for w in body["warehouses"]] == ["HZ-STORE"]
+    assert body["total"]["available"] == 4
+
+
+def test_a_shop_sees_nothing_to_sell_of_an_inactive_sku(sku, stocked):
+    sku.is_active = False
+    sku.save()
+    body = SignedClient(_shop("own-app", "s3cret"), "s3cret").get(f"/api/v1/skus/{sku.code}/stock").json()
+    assert body["warehouses"] == []
+    assert body["total"] == {"on_hand": 0, "reserved": 0, "available": 0}

@@ -1,7 +1,9 @@
 """Inventory API: a SKU's stock per warehouse and in total, for platforms and storefronts.
 
-Staff see every active warehouse; a signed shop client sees only the warehouses assigned to
-its shop (``Shop.warehouses``), or every active one when none is assigned.
+Staff see every active warehouse. A signed shop client sees what it can sell: the stock
+sourcing could reserve for its orders, i.e. its assigned warehouses (``Shop.warehouses``), or
+every one when none is assigned, counting only active warehouses that accept online orders,
+and nothing of an inactive SKU.
 """
 
 from django.utils.translation import gettext_lazy as _
@@ -12,7 +14,7 @@ from rest_framework.views import APIView
 
 from apps.core.api.scoping import caller_shop
 from apps.inventory.api.serializers import SkuStockOutputSerializer
-from apps.inventory.selectors import sku_get_by_code, sku_stock_rows
+from apps.inventory.selectors import sku_get_by_code, sku_sellable_stock_rows, sku_stock_rows
 
 
 class IsStaffOrShop(permissions.BasePermission):
@@ -34,8 +36,11 @@ class SkuStockApi(APIView):
     def get(self, request, code: str):
         sku = sku_get_by_code(code)
         shop = caller_shop(request)
-        warehouse_ids = list(shop.warehouses.values_list("pk", flat=True)) if shop is not None else []
-        rows = sku_stock_rows(sku=sku, warehouse_ids=warehouse_ids or None)
+        if shop is None:
+            rows = sku_stock_rows(sku=sku)
+        else:
+            warehouse_ids = list(shop.warehouses.values_list("pk", flat=True))
+            rows = sku_sellable_stock_rows(sku=sku, warehouse_ids=warehouse_ids or None)
         total = {
             "on_hand": sum(r.on_hand for r in rows),
             "reserved": sum(r.reserved for r in rows),
