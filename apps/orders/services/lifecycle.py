@@ -32,7 +32,7 @@ from apps.orders.models import (
 from apps.orders.services.common import order_apply_transition, order_lock, order_record_change
 from apps.orders.services.create import order_amount
 from apps.orders.services.fulfillment import fulfillment_publish
-from apps.payments.selectors import payments_paid_total, refunds_total
+from apps.payments.selectors import payments_paid_total, refunds_succeeded_total, refunds_total
 from apps.payments.services import refund_request
 
 logger = logging.getLogger(__name__)
@@ -259,8 +259,7 @@ def order_cancel(*, order_no: str, actor: str, reason: str) -> Order:
         return order
 
 
-def _refund_exceeds(order: Order, amount: Decimal) -> Conflict:
-    refundable = order.paid_amount - order.refunded_amount
+def _refund_exceeds(order: Order, amount: Decimal, refundable: Decimal) -> Conflict:
     return Conflict(
         OrderErrorCode.REFUND_EXCEEDS_PAID,
         _("Refund of %(amount)s exceeds the %(refundable)s still refundable on order %(order_no)s.")
@@ -269,10 +268,20 @@ def _refund_exceeds(order: Order, amount: Decimal) -> Conflict:
     )
 
 
-def order_request_refund(*, order_no: str, amount: Decimal, actor: str, remark: str = "") -> Order:
-    """Note that a refund was requested (the caller asks payments for the money).
+def _refunds_committed(order: Order) -> Decimal:
+    """What has gone back or is on its way back: the refunds recorded on the order plus those
+    our payments still process, or payments' own total when the order has not yet heard of
+    a refund that succeeded."""
+    counting = refunds_total(order.order_no)
+    in_flight = counting - refunds_succeeded_total(order.order_no)
+    return max(order.refunded_amount + in_flight, counting)
 
-    A refund of everything still refundable moves a paid, held, failed-delivery or delivered
+
+def order_request_refund(*, order_no: str, amount: Decimal, actor: str, remark: str = "") -> Order:
+    """Note that a refund was requested (the caller then asks payments for the money).
+
+    What is still refundable is what was paid minus the refunds recorded or still being
+    processed by payments (``_refunds_committed``). A refund of everything still refundable moves a paid, held, failed-delivery or delivered
     order to ``refunding`` (an unshipped order's stock is released); a shipped order stays
     shipped until the refund lands (``order_record_refund`` intercepts it). A partial refund
     only logs. An order awaiting shipment must be cancelled instead (``order_cancel``).
@@ -280,9 +289,9 @@ def order_request_refund(*, order_no: str, amount: Decimal, actor: str, remark: 
     amount = order_amount(amount, "amount")
     with transaction.atomic():
         order = order_lock(order_no=order_no)
-        refundable = order.paid_amount - order.refunded_amount
+        refundable = max(order.paid_amount - _refunds_committed(order), ZERO)
         if amount <= ZERO or amount > refundable:
-            raise _refund_exceeds(order, amount)
+            raise _refund_exceeds(order, amount, refundable)
         text = _("Refund of %(amount)s requested.") % {"amount": _money_text(amount)}
         remark = f"{text} {remark}".strip()
         full = amount == refundable
