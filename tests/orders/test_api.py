@@ -6,6 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.core.models import OutboxEvent
+from apps.inventory.gate import gate_sync
 from apps.inventory.models import Reservation, StockMovement
 from apps.orders.models import Order, OrderLine
 from apps.orders.selectors import order_detail_cached
@@ -278,3 +279,22 @@ def test_the_schema_documents_the_order_endpoints(staff_client):
     paths = schema["paths"]
     assert {"get", "post"} <= set(paths["/api/v1/orders"])
     assert "/api/v1/orders/{order_no}/cancel" in paths
+
+
+def test_a_sold_out_hot_sku_is_refused_with_fewer_queries_than_a_database_refusal(staff_client, sku, warehouse):
+    hot = SkuFactory(is_hot=True)
+    receive(hot, warehouse, 1)
+    gate_sync()
+    assert staff_client.post("/api/v1/orders", _body(hot, quantity=1), format="json").status_code == 201
+    before = _counts()
+    refusals = {}
+    for item in (hot, sku):
+        with CaptureQueriesContext(connection) as captured:
+            response = staff_client.post(
+                "/api/v1/orders", _body(item, quantity=11), format="json", HTTP_IDEMPOTENCY_KEY=f"k-{item.code}"
+            )
+        assert response.status_code == 409
+        assert [s["sku_code"] for s in response.json()["details"]["shortages"]] == [item.code]
+        refusals[item.code] = len(captured)
+    assert _counts() == before
+    assert refusals[hot.code] + 10 <= refusals[sku.code]

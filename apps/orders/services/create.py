@@ -380,10 +380,11 @@ def order_create(
 
     A refused order first meets the hot-SKU gate (``order_gate_precheck``): when a flash-sale
     SKU's Redis counter is below the quantity ordered, the 409 comes before this function's
-    first query, so a sold-out flash sale does not load the database. (Through the API, an
-    ``Idempotency-Key`` claim row is written before the view calls this function; requests
-    without the header write nothing.) ``stock_reserve`` still admits through the gate and the
-    database guard decides.
+    first query, so a sold-out flash sale does not load the database. Through the API some SQL
+    still comes first: the caller's authentication, the serializer's lookup of the SKU codes,
+    and, for a POST with ``Idempotency-Key``, the key's claim row, written (and rolled back
+    with the 409) before the view runs. ``stock_reserve`` still admits through the gate and
+    the database guard decides.
     """
     if on_shortage not in (ON_SHORTAGE_REFUSE, ON_SHORTAGE_HOLD):
         raise ValueError(f"on_shortage must be {ON_SHORTAGE_REFUSE!r} or {ON_SHORTAGE_HOLD!r}, not {on_shortage!r}")
