@@ -44,11 +44,9 @@ def sellable_by_sku(sku_ids: list[int]) -> dict[int, int]:
     return {sku_id: int(available or 0) for sku_id, available in rows}
 
 
-def sku_stock_rows(*, sku: Sku, warehouse_ids: list[int] | None = None) -> list[Stock]:
-    """A SKU's stock in active warehouses (all of them, or only ``warehouse_ids``)."""
+def sku_stock_rows(*, sku: Sku) -> list[Stock]:
+    """A SKU's stock in every active warehouse (what staff see)."""
     qs = Stock.objects.filter(sku=sku, warehouse__is_active=True).select_related("warehouse")
-    if warehouse_ids is not None:
-        qs = qs.filter(warehouse_id__in=warehouse_ids)
     return list(qs.order_by("warehouse__priority", "warehouse__code"))
 
 
