@@ -1,5 +1,6 @@
 import threading
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -7,6 +8,7 @@ from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError, Conflict
 from apps.orders.models import Order, OrderStatus, OrderStatusLog
+from apps.orders.services import order_record_refund
 from apps.orders.services.fulfillment import order_delivery_update, orders_complete_delivered
 from tests.orders.factories_fulfillment import OrderFactory, reload
 
@@ -117,3 +119,57 @@ def test_two_completion_runs_at_once_complete_each_order_once():
 
     assert sorted(no for result in results for no in result) == sorted(o.order_no for o in orders)
     assert OrderStatusLog.objects.filter(to_status="completed").count() == 5
+
+
+@pytest.mark.parametrize("report", ["delivered", "delivery_failed"])
+def test_an_order_refunded_in_full_while_delivering_ends_refunded_not_completed(report, settings):
+    order = OrderFactory(status=OrderStatus.SHIPPED)
+    order_delivery_update(order_no=order.order_no, status="delivering", actor="wms:x")
+    order_record_refund(order_no=order.order_no, amount=order.paid_amount, actor="system:payments", refund_id="R-1")
+    assert (reload(order).status, reload(order).refunded_amount) == (OrderStatus.DELIVERING, order.paid_amount)
+
+    order_delivery_update(order_no=order.order_no, status=report, actor="wms:x")
+
+    assert reload(order).status == OrderStatus.REFUNDED
+    assert trail(order)[-3:] == [report, "refunding", "refunded"]
+    # A repeated scan changes nothing, and the completion job leaves the order alone.
+    order_delivery_update(order_no=order.order_no, status=report, actor="wms:x")
+    settings.ORDER_AUTO_COMPLETE_DAYS = 0
+    assert orders_complete_delivered(actor="system:beat") == []
+    assert reload(order).status == OrderStatus.REFUNDED
+    assert trail(order)[-1] == "refunded" and len(trail(order)) == 5
+
+
+def test_a_partial_refund_while_delivering_still_completes(settings):
+    order = OrderFactory(status=OrderStatus.SHIPPED)
+    order_delivery_update(order_no=order.order_no, status="delivering", actor="wms:x")
+    order_record_refund(order_no=order.order_no, amount=Decimal("10.00"), actor="system:payments", refund_id="R-2")
+
+    order_delivery_update(order_no=order.order_no, status="delivered", actor="wms:x")
+    settings.ORDER_AUTO_COMPLETE_DAYS = 0
+
+    assert orders_complete_delivered(actor="system:beat") == [order.order_no]
+    assert reload(order).status == OrderStatus.COMPLETED
+
+
+def test_the_completion_job_refunds_a_delivered_order_whose_money_all_went_back(settings):
+    """An order left delivered though refunded in full (before deliveries looked at refunds)."""
+    order = OrderFactory(status=OrderStatus.SHIPPED)
+    order_delivery_update(order_no=order.order_no, status="delivered", actor="wms:x")
+    Order.objects.filter(pk=order.pk).update(refunded_amount=order.paid_amount)
+    settings.ORDER_AUTO_COMPLETE_DAYS = 0
+
+    assert orders_complete_delivered(actor="system:beat") == []
+    assert reload(order).status == OrderStatus.REFUNDED
+    assert trail(order)[-2:] == ["refunding", "refunded"]
+
+
+def test_a_delivery_report_for_an_order_intercepted_in_transit_is_refused():
+    order = OrderFactory(status=OrderStatus.SHIPPED)
+    order_record_refund(order_no=order.order_no, amount=order.paid_amount, actor="system:payments", refund_id="R-3")
+    assert reload(order).status == OrderStatus.REFUNDED
+
+    with pytest.raises(Conflict):
+        order_delivery_update(order_no=order.order_no, status="delivered", actor="wms:x")
+
+    assert reload(order).status == OrderStatus.REFUNDED

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from apps.core.alerts import alert_raise
 from apps.core.exceptions import ApplicationError, Conflict, NotFound
 from apps.core.models import Alert
+from apps.core.money import ZERO
 from apps.core.numbers import next_number
 from apps.core.outbox import outbox_publish
 from apps.inventory.domain import Allocation, Destination, StockRequest
@@ -36,6 +37,7 @@ from apps.orders.models import (
     Order,
     OrderLine,
     OrderStatus,
+    OrderStatusLog,
 )
 from apps.orders.services.common import (
     order_apply_transition,
@@ -555,11 +557,44 @@ _STALE = {
 }
 
 
+def _is_stale(order: Order, status: str) -> bool:
+    if status in _STALE.get(order.status, ()):
+        return True
+    if order.status != OrderStatus.REFUNDED:
+        return False
+    # Refunded in full during its delivery: a repeated scan of a delivery step it passed.
+    passed = set(
+        OrderStatusLog.objects.filter(order=order, to_status__in=DELIVERY_STATUSES).values_list("to_status", flat=True)
+    )
+    return status in passed or (status == OrderStatus.DELIVERING and bool(passed))
+
+
+def _refunded_in_full(order: Order) -> bool:
+    return order.paid_amount > ZERO and order.refunded_amount >= order.paid_amount
+
+
+def _refund_if_refunded_in_full(order: Order, *, actor: str) -> bool:
+    """Move a delivered or failed-delivery order whose money has all gone back (refunded
+    while it was in delivery, where DESIGN has no refunding edge) on to ``refunded``."""
+    if not _refunded_in_full(order):
+        return False
+    order_apply_transition(
+        order=order,
+        transition="start_refund",
+        actor=actor,
+        remark=_("Refunded in full while in delivery (%(amount)s).") % {"amount": f"{order.refunded_amount:.2f}"},
+    )
+    order_apply_transition(order=order, transition="finish_refund", actor=actor, remark=_("Refunded in full."))
+    return True
+
+
 def order_delivery_update(*, order_no: str, status: str, actor: str, remark: str = "") -> Order:
     """Apply a carrier's report (delivering / delivered / delivery_failed) to a shipped order.
 
     A repeated or stale report changes nothing; any other report the order cannot take
-    from its current status is a 409.
+    from its current status is a 409. An order refunded in full while it was being
+    delivered goes on from delivered (or delivery_failed) to ``refunded`` in the same
+    transaction.
     """
     if status not in DELIVERY_STATUSES:
         raise ApplicationError(
@@ -569,7 +604,7 @@ def order_delivery_update(*, order_no: str, status: str, actor: str, remark: str
         )
     with transaction.atomic():
         order = order_lock(order_no=order_no)
-        if order.status == status or status in _STALE.get(order.status, ()):
+        if order.status == status or _is_stale(order, status):
             return order
         path = _DELIVERY_PATHS.get((order.status, status))
         if path is None:
@@ -587,6 +622,8 @@ def order_delivery_update(*, order_no: str, status: str, actor: str, remark: str
             order_apply_transition(
                 order=order, transition=transition, actor=actor, remark=remark, update_fields=update_fields
             )
+        if order.status in (OrderStatus.DELIVERED, OrderStatus.DELIVERY_FAILED):
+            _refund_if_refunded_in_full(order, actor=actor)
     return order
 
 
@@ -600,7 +637,7 @@ def orders_complete_delivered(*, actor: str, batch_size: int | None = None) -> l
     delivery first, paging by (delivered_at, id) so an order that cannot complete is not
     read again; a run stops starting batches after ``COMPLETE_RUN_SECONDS`` and the next
     run goes on. Each order is re-checked under its lock, so two runs at once complete it
-    once.
+    once. An order refunded in full is not completed but moved on to ``refunded``.
     """
     batch_size = batch_size or settings.ORDER_AUTO_COMPLETE_BATCH_SIZE
     cutoff = timezone.now() - timedelta(days=settings.ORDER_AUTO_COMPLETE_DAYS)
@@ -626,6 +663,8 @@ def _complete_if_due(*, order_no: str, cutoff: datetime, actor: str) -> bool:
     with transaction.atomic():
         order = order_lock(order_no=order_no)
         if order.status != OrderStatus.DELIVERED or order.delivered_at is None or order.delivered_at > cutoff:
+            return False
+        if _refund_if_refunded_in_full(order, actor=actor):
             return False
         order.completed_at = timezone.now()
         order_apply_transition(

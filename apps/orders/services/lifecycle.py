@@ -319,7 +319,9 @@ def order_record_refund(*, order_no: str, amount: Decimal, actor: str, refund_id
     ``refunding`` to ``refunded``; one awaiting shipment is cancelled (its packages
     intercepted as ``order_cancel`` does, without asking for another refund); a delivered
     or failed-delivery one goes through ``refunding`` to ``refunded``; a ``shipped`` one is
-    intercepted in transit (``refunded``). Otherwise the refund is logged.
+    intercepted in transit (``refunded``). A ``delivering`` one has no refunding edge: the
+    refund is logged and the carrier's next report (delivered or failed) moves it on
+    (``order_delivery_update``). Otherwise the refund is logged.
     """
     amount = order_amount(amount, "amount")
     with transaction.atomic():
