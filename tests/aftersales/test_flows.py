@@ -14,10 +14,13 @@ from apps.aftersales.services.aftersales import (
     aftersale_ship_replacement,
 )
 from apps.core.exceptions import Conflict
+from apps.core.models import Alert
 from apps.orders.models import Fulfillment
 from apps.orders.services import order_cancel
 from apps.payments.models import Refund
+from apps.payments.providers.base import RefundResult, RefundState
 from apps.payments.selectors import refunds_succeeded_total
+from apps.payments.services import refund_apply_result
 from tests.aftersales.factories import (
     SkuFactory,
     deliver,
@@ -199,6 +202,26 @@ def test_failed_refund_can_be_retried_and_then_completes(shop, shirt):
     assert aftersale.status == A.COMPLETED
     assert aftersale.refund_attempts == 2
     assert order.refunded_amount == Decimal("30.00")
+
+
+def test_a_refund_the_provider_confirms_after_we_marked_it_failed_completes_the_after_sale(shop, shirt):
+    order = deliver(pay(place_order(shop, [(shirt, 2, "50.00")])))
+    aftersale = _open(order, "refund_only", [], "30.00")
+    aftersale_approve(aftersale_no=aftersale.aftersale_no, actor="admin:alice")
+    aftersale_refund(aftersale_no=aftersale.aftersale_no, actor="admin:finance")
+    (refund,) = settle_refunds(order.order_no, succeeded=False)
+    assert Alert.objects.filter(kind="aftersale_refund_failed", resolved_at__isnull=True).count() == 1
+
+    refund_apply_result(
+        result=RefundResult(reference=refund.out_refund_no, state=RefundState.SUCCEEDED, amount=refund.amount),
+        actor="provider:test",
+    )
+    drain()
+
+    aftersale.refresh_from_db()
+    assert (aftersale.status, aftersale.refunded_amount) == (A.COMPLETED, Decimal("30.00"))
+    assert reload(order).refunded_amount == Decimal("30.00")
+    assert not Alert.objects.filter(kind="aftersale_refund_failed", resolved_at__isnull=True).exists()
 
 
 def test_exchange_receives_the_return_and_ships_another_size(shop, shirt, warehouse):

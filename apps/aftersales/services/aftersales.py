@@ -32,7 +32,7 @@ from apps.aftersales.models import (
     AfterSaleType,
     Inspection,
 )
-from apps.core.alerts import alert_raise
+from apps.core.alerts import alert_raise, alert_resolve
 from apps.core.exceptions import ApplicationError, Conflict, NotFound, Unprocessable
 from apps.core.money import ZERO, to_money
 from apps.core.numbers import next_number
@@ -768,6 +768,7 @@ def aftersale_refund_settled(
     Our own refunds carry ``AS:<no>[:attempt]``; the refund ``order_cancel`` makes when it
     intercepts an order (``cancel:<order_no>``) settles the after-sale that cancelled it.
     Only the after-sale's current refund reference counts: an older attempt changes nothing.
+    A success reported for a refund we had marked failed (and not retried) completes it.
     """
     with transaction.atomic():
         aftersale_no = aftersale_no_from_reference(reference)
@@ -775,7 +776,12 @@ def aftersale_refund_settled(
         if aftersale_no is not None:
             query = query.filter(aftersale_no=aftersale_no)
         aftersale = query.order_by("pk").first()
-        if aftersale is None or aftersale.status != A.REFUNDING:
+        if aftersale is None:
+            return None
+        if succeeded and aftersale.status == A.REFUND_FAILED:
+            # The provider reported success after we marked the refund failed: the money went back.
+            alert_resolve(dedup_key=f"aftersale-refund-failed:{aftersale.aftersale_no}")
+        elif aftersale.status != A.REFUNDING:
             return None
         if not succeeded:
             return _apply(
