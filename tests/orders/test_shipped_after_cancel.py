@@ -4,6 +4,7 @@ intercept it or recover the refunded money. The WMS's "already shipped" refusal 
 cancel is final, not retried."""
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.core.exceptions import Conflict
@@ -16,7 +17,7 @@ from apps.orders.services.allocation import order_allocate
 from apps.orders.services.fulfillment import fulfillment_mark_shipped, fulfillments_dispatch_due
 from apps.orders.wms_sim import WmsSimulator
 from apps.payments.models import Refund
-from tests.orders.factories import create_order, provider_pays, stock_of
+from tests.orders.factories import create_order, pay, provider_pays, ship_ready, stock_of
 from tests.orders.test_wms import signed_post
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -137,3 +138,21 @@ def test_a_cancelled_parcel_the_wms_never_had_still_cannot_ship(sku, warehouse):
     assert stock_of(sku, warehouse).on_hand == 10
     assert Fulfillment.objects.get(pk=fulfillment.pk).shipped_at is None
     assert not Alert.objects.exists()
+
+
+def test_stock_promised_to_other_orders_meanwhile_is_left_for_staff_to_count(sku, warehouse, settings):
+    settings.WMS_BASE_URL = ""
+    order = pay(create_order((sku, 2)))
+    fulfillment = ship_ready(order, fulfillment_status=FS.SENT_TO_WMS)
+    Fulfillment.objects.filter(pk=fulfillment.pk).update(sent_to_wms_at=timezone.now())
+    order_cancel(order_no=order.order_no, actor="cs:amy", reason="buyer changed mind")
+    create_order((sku, 10))  # every released unit is promised again
+
+    fulfillment_mark_shipped(fulfillment_no=fulfillment.fulfillment_no, carrier="SF", tracking_no="SF9", actor="wms")
+
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.CANCELLED
+    assert Fulfillment.objects.get(pk=fulfillment.pk).shipped_at is not None
+    assert (stock_of(sku, warehouse).on_hand, stock_of(sku, warehouse).reserved) == (10, 10)
+    assert ledger_mismatches() == []
+    alert = Alert.objects.get(kind="fulfillment_shipped_after_cancel")
+    assert alert.details["stock_not_adjusted"] == [{"sku_id": sku.pk, "quantity": 2}]
