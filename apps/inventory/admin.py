@@ -11,7 +11,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from apps.core.admin_actions import admin_actor
+from apps.core.admin_actions import action_form, admin_actor, run_each
 from apps.core.exceptions import ApplicationError
 from apps.inventory.forms import (
     SkuReceiveForm,
@@ -52,30 +52,19 @@ class FormActionMixin:
 
     def _form_action(self, request, queryset, form_class, title, apply):
         """Show ``form_class`` for the selected rows; on submit call ``apply`` per row."""
-        if "apply" in request.POST:
-            form = form_class(request.POST)
-            if form.is_valid():
-                done = 0
-                for obj in queryset:
-                    try:
-                        apply(obj, form.cleaned_data, admin_actor(request))
-                        done += 1
-                    except ApplicationError as exc:
-                        self.message_user(request, f"{self.action_label(obj)}: {exc.message}", messages.ERROR)
-                if done:
-                    self.message_user(request, self.done_message % {"count": done}, messages.SUCCESS)
-                return None
-        else:
-            form = form_class()
-        context = {
-            **self.admin_site.each_context(request),
-            "title": title,
-            "form": form,
-            "objects": queryset,
-            "action": request.POST.get("action", ""),
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/oms/action_form.html", context)
+        form, response = action_form(self, request, queryset, form_class, title)
+        if response is not None:
+            return response
+        actor = admin_actor(request)
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda obj: apply(obj, form.cleaned_data, actor),
+            self.done_message,
+            label=self.action_label,
+        )
+        return None
 
 
 @admin.register(Warehouse)

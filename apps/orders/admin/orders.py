@@ -20,7 +20,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from apps.core.admin_actions import admin_actor, run_each
+from apps.core.admin_actions import action_form, admin_actor, run_each
 from apps.core.exceptions import ApplicationError
 from apps.inventory.models import Sku
 from apps.orders.error_codes import OrderErrorCode
@@ -158,26 +158,6 @@ class LineForm(forms.Form):
 
 
 LineFormSet = forms.formset_factory(LineForm, extra=2, can_delete=True)
-
-
-def action_form(modeladmin, request, queryset, form_class, title):
-    """The intermediate page of an action that needs input: returns the bound valid form,
-    or a response showing the form (first visit, or errors)."""
-    if "apply" in request.POST:
-        form = form_class(request.POST)
-        if form.is_valid():
-            return form, None
-    else:
-        form = form_class()
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": title,
-        "form": form,
-        "objects": queryset,
-        "action": request.POST.get("action", ""),
-        "opts": modeladmin.model._meta,
-    }
-    return None, TemplateResponse(request, "admin/oms/action_form.html", context)
 
 
 class OrderLineInline(admin.TabularInline):
