@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.orders import search
 from apps.orders.models import FS, Order, OrderStatus
 from apps.orders.services import ON_SHORTAGE_HOLD, PaidInput
 from apps.orders.services.allocation import order_allocate
@@ -93,6 +94,18 @@ def test_search_is_exact_on_order_number_and_phone(admin_client, sku):
 
     assert [o.pk for o in by_phone.result_list] == [order.pk]
     assert list(by_prefix.result_list) == []
+
+
+def test_a_search_with_more_matches_than_shown_says_so(admin_client, sku, monkeypatch):
+    monkeypatch.setattr(search, "ADMIN_SEARCH_LIMIT", 2)
+    for _ in range(3):
+        paid_order([(sku, 1)], recipient_phone="13700000009")
+
+    response = admin_client.get(CHANGELIST, {"q": "13700000009"})
+
+    assert len(response.context["cl"].result_list) == 2
+    (warning,) = [str(m) for m in get_messages(response.wsgi_request)]
+    assert warning.startswith("Showing the newest 2 of 3 matching orders")
 
 
 def test_detail_shows_lines_fulfillments_and_timeline(admin_client, sku):

@@ -8,6 +8,8 @@ The API (``apps.orders.api.search_views``) and the admin (``admin_search_order_i
 """
 
 from django.conf import settings
+from django.contrib import messages
+from django.utils.translation import gettext as _
 
 from apps.orders.search.base import OrderQuery, SearchBackend, SearchResult
 
@@ -34,16 +36,17 @@ def get_backend() -> SearchBackend:
     return DatabaseBackend()
 
 
-def admin_search_order_ids(term: str) -> list[int]:
-    """Ids of the orders the search box's ``term`` finds (newest first, at most 200)."""
+def admin_search_order_ids(term: str) -> tuple[list[int], int]:
+    """Ids of the orders the search box's ``term`` finds (newest first, at most 200), and how
+    many match in all."""
     from apps.orders.models import Order
 
     term = term.strip()
     if not term:
-        return []
+        return [], 0
     result = get_backend().search(OrderQuery(q=term, size=ADMIN_SEARCH_LIMIT))
     ids = dict(Order.objects.filter(order_no__in=result.order_nos).values_list("order_no", "id"))
-    return [ids[order_no] for order_no in result.order_nos if order_no in ids]
+    return [ids[order_no] for order_no in result.order_nos if order_no in ids], result.total
 
 
 class SearchBackendAdminMixin:
@@ -53,4 +56,12 @@ class SearchBackendAdminMixin:
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
             return queryset, False
-        return queryset.filter(pk__in=admin_search_order_ids(search_term)), False
+        ids, total = admin_search_order_ids(search_term)
+        if total > len(ids):
+            self.message_user(
+                request,
+                _("Showing the newest %(shown)d of %(total)d matching orders; narrow the search to see the others.")
+                % {"shown": len(ids), "total": total},
+                messages.WARNING,
+            )
+        return queryset.filter(pk__in=ids), False
