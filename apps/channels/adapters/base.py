@@ -401,6 +401,12 @@ class PlatformAdapter:
             )
         return token
 
+    def merge_stored(self, payload: dict, stored: dict) -> dict:
+        """The payload to store when ``payload`` replaces ``stored`` (the raw order's payload
+        so far): ``payload`` unless the platform keeps something of the stored one (JD keeps
+        the refund applications it pulled separately)."""
+        return payload
+
     def carrier_code(self, carrier: str) -> str:
         """Our carrier code to the platform's; unknown carriers are sent as they are."""
         return self.carrier_codes.get(carrier.lower(), carrier)

@@ -6,8 +6,10 @@ every call, as the platform refuses an app the seller never authorized (WeChat a
 token fetched from ``/cgi-bin/token`` with the app secret). It pages
 answers over an updated-time window (oldest update first: numbered pages with the window's
 total on Tmall, JD and Douyin, an opaque keyset cursor in WeChat's ``next_key``), records
-shipments and stock updates it accepts, and has switches to inject failures: the next N
-calls fail, a given page fails, answers are slow or time out, calls are held until released
+shipments and stock updates it accepts, serves JD's refund applications
+(``jingdong.pop.afs.soa.refundapply.queryPageList``, numbered pages over the apply time;
+tests add them with ``add_refund_apply``) and single JD orders (``jingdong.pop.order.get``),
+and has switches to inject failures: the next N calls fail, a given page fails, answers are slow or time out, calls are held until released
 (tests use the hold to make two pulls overlap deterministically), or orders change right
 after a given page of an order list was answered (``updates_after_page``: the buyer or the
 platform updates them between two page requests, which stamps a new update time). The
@@ -24,6 +26,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from zoneinfo import ZoneInfo
@@ -62,6 +65,7 @@ class SimShop:
     shipments: list[dict] = field(default_factory=list)
     stock: dict[str, int] = field(default_factory=dict)
     stock_updates: list[dict] = field(default_factory=list)
+    refund_applies: dict[str, dict] = field(default_factory=dict)  # JD refund applications by id
 
 
 class SimulatorError(Exception):
@@ -130,6 +134,35 @@ class PlatformSimulator:
         shop = self.shops[app_key]
         with self.lock:
             shop.orders[order_id_of(shop.platform, order)] = order
+
+    def add_refund_apply(
+        self,
+        app_key: str,
+        *,
+        order_id: str,
+        refund_id: str,
+        amount: Decimal,
+        applied_at: datetime | None = None,
+        status: int = 0,
+        reason: str = "不想要了",
+    ) -> dict:
+        """A JD buyer asks to have ``amount`` (yuan) of order ``order_id`` refunded (a 退款审核单,
+        status 0 = not checked yet). The order document itself is left as it is."""
+        shop = self.shops[app_key]
+        applied_at = applied_at or datetime.now(tz=SHANGHAI)
+        apply = {
+            "id": refund_id,
+            "orderId": order_id,
+            "buyerId": shop.orders.get(order_id, {}).get("pin", ""),
+            "applyTime": applied_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
+            "applyRefundSum": int((amount * 100).to_integral_value()),
+            "status": status,
+            "checkTime": "",
+            "reason": reason,
+        }
+        with self.lock:
+            shop.refund_applies[refund_id] = apply
+        return apply
 
     def reset_faults(self, platform: str | None = None) -> None:
         for name in [platform] if platform else list(self.faults):
@@ -312,7 +345,35 @@ class PlatformSimulator:
                     },
                 }
             }
+        if api == "jingdong.pop.afs.soa.refundapply.queryPageList":
+            page, size = int(args["pageIndex"]), int(args["pageSize"])
+            self._before("jd", api)
+            start, end = _local(args["applyTimeStart"]), _local(args["applyTimeEnd"])
+            chosen = sorted(
+                (a for a in shop.refund_applies.values() if start <= _local(a["applyTime"]) <= end),
+                key=lambda a: (a["applyTime"], a["id"]),
+            )
+            return 200, {
+                "jingdong_pop_afs_soa_refundapply_queryPageList_responce": {
+                    "code": "0",
+                    "queryResult": {
+                        "success": True,
+                        "totalCount": len(chosen),
+                        "result": chosen[(page - 1) * size : page * size],
+                    },
+                }
+            }
         self._before("jd", api)
+        if api == "jingdong.pop.order.get":
+            order = shop.orders.get(str(args.get("order_id")))
+            if order is None:
+                return 200, {"error_response": {"code": "10100016", "en_desc": "Order not found"}}
+            return 200, {
+                "jingdong_pop_order_get_responce": {
+                    "code": "0",
+                    "orderDetailInfo": {"apiResult": {"success": True}, "orderInfo": order},
+                }
+            }
         if api == "jingdong.pop.order.shipment":
             shop.shipments.append(
                 {"order_id": args["orderId"], "carrier": args["logiCoprId"], "tracking_no": args["logiNo"]}
