@@ -51,6 +51,24 @@ def test_a_full_refund_application_before_shipment_cancels_and_refunds_the_order
     assert ("jd", "jingdong.pop.order.get") in simulator.calls
 
 
+def test_jd_locking_the_order_for_a_full_refund_application_cancels_it_rather_than_holding_it(make_shop, simulator):
+    ps = make_shop("jd")
+    simulator.put_order(ps.shop.app_key, platform_order(ps, "J150", minutes_ago=10))
+    pull_and_convert(ps)
+    order = Order.objects.get(platform_order_id="J150")
+
+    # JD locks the order while the buyer's refund application waits for the seller.
+    simulator.put_order(ps.shop.app_key, platform_order(ps, "J150", status="locked", minutes_ago=2))
+    simulator.add_refund_apply(
+        ps.shop.app_key, order_id="J150", refund_id="RA-150", amount=order.paid_amount, applied_at=ago(1)
+    )
+    pull_and_convert(ps)
+
+    order = Order.objects.get(pk=order.pk)
+    assert (order.status, order.refunded_amount) == (OrderStatus.REFUNDED, order.paid_amount)
+    assert RawOrder.objects.get(platform_order_id="J150").aftersale_refund_ids == ["RA-150"]
+
+
 def test_a_partial_refund_application_after_shipment_reaches_after_sales_once(make_shop, simulator):
     ps = make_shop("jd")
     simulator.put_order(ps.shop.app_key, platform_order(ps, "J200", minutes_ago=10))

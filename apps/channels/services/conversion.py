@@ -414,11 +414,12 @@ def _apply_update(raw: RawOrder, normalized: NormalizedOrder, *, order: Order, a
         elif order.status in AFTER_SHIPMENT:
             _hand_to_aftersales(raw, order=order, refunds=normalized.refunds)
         return ""
-    if normalized.status == NormalizedStatus.LOCKED:
-        return _lock(raw, normalized, order=order, actor=actor)
+    # Refunds first: a platform usually locks an order while a refund it carries is pending.
     new_refunds = _new_refunds(raw, normalized)
     if new_refunds and _apply_refunds(raw, new_refunds, order=order, actor=actor):
         return ""
+    if normalized.status == NormalizedStatus.LOCKED:
+        return _lock(raw, normalized, order=order, actor=actor)
     if not new_refunds and order.status in NOT_SHIPPED and _address_changed(order, normalized):
         order_update_address(order_no=order.order_no, recipient=_recipient(normalized), actor=actor)
     if normalized.status == NormalizedStatus.PAID:
