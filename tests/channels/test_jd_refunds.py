@@ -9,7 +9,7 @@ from django.utils import timezone
 from apps.channels.adapters import PermanentAdapterError, adapter_for
 from apps.channels.adapters.base import format_local
 from apps.channels.models import PullRun, RawOrder, Shop
-from apps.channels.services import raw_orders_convert_batch, shop_pull
+from apps.channels.services import raw_orders_convert_batch, raw_orders_receive, shop_pull
 from apps.channels.services.mappings import shop_set_app_secret
 from apps.core.models import OutboxEvent
 from apps.orders.models import Order, OrderStatus
@@ -159,3 +159,18 @@ def test_the_refund_application_request_is_signed_with_the_shop_secret(make_shop
     with pytest.raises(PermanentAdapterError) as excinfo:
         adapter_for(ps.shop).fetch_refund_applies(start=ago(10), end=ago(0))
     assert excinfo.value.code == "19"
+
+
+def test_a_pushed_order_document_keeps_the_refund_applications_pulled_before(make_shop, simulator):
+    ps = make_shop("jd")
+    simulator.put_order(ps.shop.app_key, platform_order(ps, "J500", minutes_ago=10))
+    simulator.add_refund_apply(
+        ps.shop.app_key, order_id="J500", refund_id="RA-500", amount=Decimal("5.00"), applied_at=ago(1)
+    )
+    shop_pull(shop_id=ps.shop.pk, actor="test")
+
+    raw_orders_receive(shop=ps.shop, payloads=[platform_order(ps, "J500", minutes_ago=0, message="改地址")], actor="t")
+
+    raw = RawOrder.objects.get(platform_order_id="J500")
+    assert [apply["id"] for apply in raw.payload["refundApplyList"]] == ["RA-500"]
+    assert raw.payload["orderRemark"] == "改地址"

@@ -29,9 +29,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.channels.adapters import ADAPTERS, AdapterError, PayloadError, adapter_for
+from apps.channels.adapters import ADAPTERS, AdapterError, adapter_for
 from apps.channels.models import PullRun, RawOrder, Shop
-from apps.channels.services.raw_orders import raw_orders_save, raw_orders_save_unreadable
+from apps.channels.services.raw_orders import raw_orders_save, raw_orders_save_unreadable, raw_orders_with_stored
 from apps.core.alerts import alert_raise, alert_resolve
 
 logger = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def _pull_locked(*, shop_id: int, actor: str) -> PullRun | None:
         for sub_start, sub_end in _sub_windows(start, end):
             for page in adapter.fetch_orders(start=sub_start, end=sub_end):
                 with transaction.atomic():
-                    orders = _with_stored(shop=shop, adapter=adapter, orders=page.orders)
+                    orders = raw_orders_with_stored(shop=shop, adapter=adapter, orders=page.orders)
                     raw_orders_save(shop=shop, orders=orders, source=RawOrder.Source.PULL)
                     _save_unreadable(shop=shop, adapter=adapter, page=page)
                     if page.last:  # every page of the sub-window is saved now
@@ -131,29 +131,6 @@ def _pull_locked(*, shop_id: int, actor: str) -> PullRun | None:
         alert_resolve(dedup_key=_alert_key(shop.pk))
     run.refresh_from_db()
     return run
-
-
-def _with_stored(*, shop: Shop, adapter, orders: list) -> list:
-    """The page's orders with what the platform keeps of their stored payloads
-    (``merge_stored``: JD's refund applications, pulled apart from the orders), so a newer
-    order document never drops a refund request the conversion has not seen yet."""
-    stored = dict(
-        RawOrder.objects.select_for_update()
-        .filter(shop=shop, platform_order_id__in=[normalized.platform_order_id for _raw, normalized in orders])
-        .values_list("platform_order_id", "payload")
-    )
-    merged = []
-    for payload, normalized in orders:
-        previous = stored.get(normalized.platform_order_id)
-        combined = adapter.merge_stored(payload, previous) if previous else payload
-        if combined is not payload:
-            try:
-                normalized = adapter.parse_order(combined)
-                payload = combined
-            except PayloadError:
-                logger.warning("shop %s: stored payload of %s not merged", shop.code, normalized.platform_order_id)
-        merged.append((payload, normalized))
-    return merged
 
 
 def _save_unreadable(*, shop: Shop, adapter, page) -> None:

@@ -153,6 +153,29 @@ def raw_orders_save_unreadable(*, shop: Shop, orders: list[tuple[str, dict, str]
     return results
 
 
+def raw_orders_with_stored(*, shop: Shop, adapter, orders: list) -> list:
+    """The page's orders with what the platform keeps of their stored payloads
+    (``merge_stored``: JD's refund applications, pulled apart from the orders), so a newer
+    order document never drops a refund request the conversion has not seen yet."""
+    stored = dict(
+        RawOrder.objects.select_for_update()
+        .filter(shop=shop, platform_order_id__in=[normalized.platform_order_id for _raw, normalized in orders])
+        .values_list("platform_order_id", "payload")
+    )
+    merged = []
+    for payload, normalized in orders:
+        previous = stored.get(normalized.platform_order_id)
+        combined = adapter.merge_stored(payload, previous) if previous else payload
+        if combined is not payload:
+            try:
+                normalized = adapter.parse_order(combined)
+                payload = combined
+            except PayloadError:
+                logger.warning("shop %s: stored payload of %s not merged", shop.code, normalized.platform_order_id)
+        merged.append((payload, normalized))
+    return merged
+
+
 def raw_orders_receive(*, shop: Shop, payloads: list[dict], actor: str) -> list[SaveResult]:
     """Accept pushed orders in the shop platform's own format. Every payload is parsed
     first: if any cannot be understood nothing is stored and the errors are listed."""
@@ -176,7 +199,9 @@ def raw_orders_receive(*, shop: Shop, payloads: list[dict], actor: str) -> list[
             ChannelErrorCode.INVALID_PAYLOAD, _("Some orders could not be understood; nothing was stored."), errors
         )
     logger.info("%s pushed %s orders to shop %s", actor, len(parsed), shop.code)
-    return raw_orders_save(shop=shop, orders=parsed, source=RawOrder.Source.PUSH)
+    with transaction.atomic():
+        parsed = raw_orders_with_stored(shop=shop, adapter=adapter, orders=parsed)
+        return raw_orders_save(shop=shop, orders=parsed, source=RawOrder.Source.PUSH)
 
 
 def conversion_kick() -> None:
