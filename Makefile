@@ -12,8 +12,6 @@ PIP := $(PY) -m pip
 PORT ?= 8000
 PYTEST_WORKERS ?= 2
 export OMS_VAR_DIR ?= $(CURDIR)/var
-# The Makefile is for development and the demo: DEBUG on unless set (the settings default is off).
-export DEBUG ?= true
 
 # python3-dev: mysqlclient has no Linux wheel and compiles against Python.h; gettext: compilemessages.
 APT_PACKAGES := build-essential pkg-config python3-dev libmariadb-dev gettext python3-venv curl

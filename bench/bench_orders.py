@@ -36,7 +36,6 @@ os.environ.setdefault("DATABASE_URL", os.environ.get("BENCH_DATABASE_URL", "mysq
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oms.settings")
-os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 import django  # noqa: E402

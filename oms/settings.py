@@ -1,9 +1,9 @@
 """OMS settings, driven by environment variables.
 
-With only DEBUG=true set the project runs on its embedded default: SQLite (WAL), the Celery
+With nothing set the project runs on its embedded default: SQLite (WAL), the Celery
 filesystem transport, a local-memory cache and the database search backend. Production
-sets DATABASE_URL, REDIS_URL, CELERY_BROKER_URL, ELASTICSEARCH_URL and SECRET_KEY; DEBUG is
-off unless set.
+sets DEBUG=false, DATABASE_URL, REDIS_URL, CELERY_BROKER_URL, ELASTICSEARCH_URL and
+SECRET_KEY; with DEBUG off the development secret key and the demo credentials are refused.
 """
 
 from pathlib import Path
@@ -19,14 +19,12 @@ env = environ.Env()
 
 INSECURE_DEFAULT_SECRET_KEY = "insecure-dev-key-change-me"  # noqa: S105 - refused when DEBUG=False
 SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEFAULT_SECRET_KEY)
-# Off unless asked for: a deployment that forgets DEBUG must not run with development
-# secrets. `make demo` and `make test` turn it on.
-DEBUG = env.bool("DEBUG", default=False)
+DEBUG = env.bool("DEBUG", default=True)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 if not DEBUG and SECRET_KEY == INSECURE_DEFAULT_SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (set DEBUG=true for development).")
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is False.")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
