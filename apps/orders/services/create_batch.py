@@ -26,7 +26,7 @@ from apps.core.outbox import outbox_publish_many
 from apps.inventory.models import Sku
 from apps.inventory.services import Destination, ReserveItem, StockRequest, stock_reserve_many
 from apps.orders.models import Order, OrderLine, OrderStatusLog
-from apps.orders.services.common import order_cache_invalidate_on_commit
+from apps.orders.services.common import order_cache_invalidate_on_commit, shops_warehouse_ids
 from apps.orders.services.create import (
     OrderLineInput,
     PaidInput,
@@ -85,7 +85,7 @@ def orders_create_paid_batch(drafts: list[PaidOrderDraft], *, actor: str) -> lis
 
 def _write(prepared: list[tuple[Order, list[OrderLine]]], *, actor: str) -> None:
     orders = [order for order, _lines in prepared]
-    warehouses = _shop_warehouse_ids({order.shop_id for order in orders if order.shop_id})
+    warehouses = shops_warehouse_ids({order.shop_id for order in orders if order.shop_id})
     with transaction.atomic():
         for order in orders:
             order.order_no = next_number()
@@ -126,14 +126,3 @@ def _write(prepared: list[tuple[Order, list[OrderLine]]], *, actor: str) -> None
             if shortage is not None:
                 order_hold_out_of_stock(order=order, shortage=shortage, actor=actor)
         order_cache_invalidate_on_commit([order.order_no for order in orders])
-
-
-def _shop_warehouse_ids(shop_ids: set[int]) -> dict[int, list[int]]:
-    """Per shop, the warehouses it ships from (none listed: any warehouse); one query."""
-    if not shop_ids:
-        return {}
-    through = Order.shop.field.related_model.warehouses.through
-    found: dict[int, list[int]] = defaultdict(list)
-    for shop_id, warehouse_id in through.objects.filter(shop_id__in=shop_ids).values_list("shop_id", "warehouse_id"):
-        found[shop_id].append(warehouse_id)
-    return found

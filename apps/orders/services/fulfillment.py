@@ -173,15 +173,8 @@ def fulfillment_mark_shipped(*, fulfillment_no: str, carrier: str, tracking_no: 
         )
     with transaction.atomic():
         fulfillment, orders = _locked_fulfillment_with_orders(fulfillment_no)
-        if fulfillment.status == FS.SHIPPED:
-            if (fulfillment.carrier, fulfillment.tracking_no) == (carrier, tracking_no):
-                return fulfillment
-            raise Conflict(
-                FulfillmentErrorCode.ALREADY_SHIPPED,
-                _("Fulfillment %(no)s already shipped with %(carrier)s %(tracking)s.")
-                % {"no": fulfillment_no, "carrier": fulfillment.carrier, "tracking": fulfillment.tracking_no},
-            )
-        if fulfillment.status == FS.CANCELLED and fulfillment.shipped_at is not None:
+        # Shipped, or cancelled and then shipped by the WMS anyway (recorded below).
+        if fulfillment.status == FS.SHIPPED or (fulfillment.status == FS.CANCELLED and fulfillment.shipped_at):
             if (fulfillment.carrier, fulfillment.tracking_no) == (carrier, tracking_no):
                 return fulfillment
             raise Conflict(
