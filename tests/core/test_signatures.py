@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 
+from apps.channels.authentication import shops_changed
 from apps.core import signatures
 from tests.conftest import SignedClient
 from tests.core.factories import ShopFactory
@@ -76,3 +77,36 @@ def test_a_replayed_nonce_is_refused(signed):
 def test_a_request_without_signature_headers_is_not_authenticated(signed):
     response = signed.client.post("/whoami", {}, format="json")
     assert response.status_code in (401, 403)
+
+
+def test_a_known_shop_is_authenticated_without_sql(signed, django_assert_num_queries):
+    assert signed.post("/whoami", {}).status_code == 200
+    with django_assert_num_queries(0):
+        response = signed.post("/whoami", {})
+    assert response.status_code == 200
+    assert response.json()["shop"] == signed.shop.code
+
+
+def test_a_shop_deactivated_after_it_was_seen_is_refused(signed, shop):
+    assert signed.post("/whoami", {}).status_code == 200
+    shop.is_active = False
+    shop.save(update_fields=["is_active"])
+    assert signed.post("/whoami", {}).status_code == 401
+
+
+def test_a_new_secret_takes_effect_for_a_shop_already_seen(signed, shop):
+    assert signed.post("/whoami", {}).status_code == 200
+    shop.set_app_secret("n3w-secret")
+    shop.save(update_fields=["app_secret_encrypted"])
+    assert signed.post("/whoami", {}).status_code == 401
+    assert signed.post("/whoami", {}, secret="n3w-secret").status_code == 200
+
+
+def test_a_change_committed_by_another_process_is_seen(signed, shop, django_capture_on_commit_callbacks):
+    assert signed.post("/whoami", {}).status_code == 200
+    # Another process changes the row and bumps the shared version on commit: this process
+    # has not seen the change (its own signal never ran) and must read the shop again.
+    with django_capture_on_commit_callbacks(execute=True):
+        type(shop).objects.filter(pk=shop.pk).update(is_active=False)
+        shops_changed()
+    assert signed.post("/whoami", {}).status_code == 401
