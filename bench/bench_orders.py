@@ -243,6 +243,7 @@ def summarize(elapsed: float, latencies: list[float]) -> dict:
         "per_second": len(latencies) / elapsed,
         "p50_ms": statistics.median(latencies) * 1000,
         "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
     }
 
 

@@ -52,7 +52,8 @@ def outbox_consumer(
 
     A plain consumer is called with one ``OutboxEvent``; a ``batch`` consumer with a list of
     up to ``OUTBOX_RELAY_BATCH`` events (oldest first), which succeed or are retried together
-    (the search indexer sends them as one bulk request). ``retry_forever`` consumers (safe to
+    (the search indexer sends them as one bulk request), unless the handler returns
+    ``{event_id: error}`` for the events it could not handle: only those are retried. ``retry_forever`` consumers (safe to
     repeat at any time, like the indexer) are never given up on after ``OUTBOX_MAX_ATTEMPTS``:
     they keep retrying at the longest backoff (1 h), so they catch up on their own after an
     outage of any length. Register in an app's ``events.py``, imported from its ``AppConfig.ready``.
@@ -255,15 +256,20 @@ def outbox_deliver_batch(consumer: Consumer, *, limit: int) -> int:
         )
         if not deliveries:
             return 0
-        error = ""
+        failed: dict[int, str] = {}
         try:
             with transaction.atomic():
-                consumer.handler([d.event for d in deliveries])
+                failed = consumer.handler([d.event for d in deliveries]) or {}
         except Exception as exc:
             logger.warning("outbox batch consumer %s failed", consumer.name, exc_info=True)
-            error = f"{type(exc).__name__}: {exc}"
-        _record_outcome(deliveries, error)
-        return 0 if error else len(deliveries)
+            _record_outcome(deliveries, f"{type(exc).__name__}: {exc}")
+            return 0
+        done = [d for d in deliveries if d.event_id not in failed]
+        _record_outcome(done, "")
+        for delivery in deliveries:
+            if delivery.event_id in failed:
+                _record_outcome([delivery], failed[delivery.event_id])
+        return len(done)
 
 
 def outbox_relay(*, limit: int | None = None) -> int:

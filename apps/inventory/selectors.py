@@ -25,6 +25,21 @@ def reservations_for(reference: str) -> list[Allocation]:
     ]
 
 
+def reservations_for_many(references: list[str]) -> dict[str, list[Allocation]]:
+    """``reservations_for`` of many references (one query); a reference without any is absent."""
+    rows = (
+        Reservation.objects.filter(reference__in=references, status=Reservation.Status.ACTIVE)
+        .order_by("id")
+        .values_list("reference", "line_reference", "stock__sku_id", "stock__warehouse_id", "quantity")
+    )
+    found: dict[str, list[Allocation]] = {}
+    for reference, line, sku_id, warehouse_id, quantity in rows:
+        found.setdefault(reference, []).append(
+            Allocation(line_reference=line, sku_id=sku_id, warehouse_id=warehouse_id, quantity=quantity)
+        )
+    return found
+
+
 def sellable_stocks() -> QuerySet[Stock]:
     """Stock that online orders can be served from: active warehouses that accept them."""
     return Stock.objects.filter(warehouse__is_active=True, warehouse__accepts_online_orders=True)

@@ -79,6 +79,22 @@ def warehouses_to_leave(*, warehouse_ids: Iterable[int], destination: Destinatio
     return unsellable, far
 
 
+def warehouses_to_leave_many(
+    *, items: dict[str, tuple[Iterable[int], Destination | None]]
+) -> dict[str, tuple[set[int], set[int]]]:
+    """``warehouses_to_leave`` for many (warehouse ids, destination) pairs, by key (one query)."""
+    ids = {warehouse_id for warehouse_ids, _destination in items.values() for warehouse_id in warehouse_ids}
+    warehouses = {warehouse.pk: warehouse for warehouse in Warehouse.objects.filter(pk__in=ids)} if ids else {}
+    found = {}
+    for key, (warehouse_ids, destination) in items.items():
+        chosen = [warehouses[pk] for pk in warehouse_ids if pk in warehouses]
+        found[key] = (
+            {w.pk for w in chosen if not (w.is_active and w.accepts_online_orders)},
+            {w.pk for w in chosen if nearness(w, destination) == 2},
+        )
+    return found
+
+
 def plan_packages(
     *, requests: Sequence[StockRequest], stocks: Sequence[Stock], destination: Destination | None
 ) -> list[Package]:

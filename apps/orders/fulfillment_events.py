@@ -1,6 +1,6 @@
 """Outbox consumers of audit, allocation and the WMS (imported by ``apps.orders.events``).
 
-- ``order.paid`` -> audit (hold, or allocate into fulfillments).
+- ``order.paid`` -> audit (hold, or allocate into fulfillments), many orders at once.
 - ``fulfillment.created`` -> a task sends it to the WMS once its merge hold is over; the
   ``orders.fulfillments_dispatch`` beat job sends whatever a lost task left behind.
 - ``fulfillment.cancelled`` -> the WMS is told to stop it (if it may have it); its "already
@@ -13,23 +13,25 @@ import logging
 from django.conf import settings
 from django.db import transaction
 
-from apps.core.exceptions import Conflict
 from apps.core.outbox import outbox_consumer
-from apps.orders.services.audit import order_audit
-from apps.orders.services.fulfillment import FulfillmentErrorCode, fulfillment_cancel_in_wms
+from apps.orders.services.audit_batch import orders_audit_batch
+from apps.orders.services.fulfillment import fulfillment_cancel_in_wms
 from apps.orders.wms import get_wms_adapter
 
 logger = logging.getLogger(__name__)
 
 
-@outbox_consumer("orders.audit", topics=["order.paid"])
-def audit_paid_order(event) -> None:
-    try:
-        order_audit(order_no=event.payload["order_no"], actor="system:audit")
-    except Conflict as exc:
-        if exc.code != FulfillmentErrorCode.NOT_AUDITABLE:
-            raise
-        # Already audited (or cancelled) by the time the event arrived: nothing to do.
+@outbox_consumer("orders.audit", topics=["order.paid"], batch=True)
+def audit_paid_orders(events) -> dict[int, str]:
+    """Audit the paid orders of ``events`` together; orders no longer paid (audited or
+    cancelled before the event arrived) are skipped. An order the audit refuses is retried
+    on its own event, the others are done."""
+    result = orders_audit_batch(order_nos=[event.payload["order_no"] for event in events], actor="system:audit")
+    return {
+        event.pk: f"{error.code}: {error.message}"
+        for event in events
+        if (error := result.failed.get(event.payload["order_no"])) is not None
+    }
 
 
 @outbox_consumer("orders.wms_submit", topics=["fulfillment.created"])

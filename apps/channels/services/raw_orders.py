@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from apps.channels.adapters import NormalizedOrder, PayloadError, adapter_for
 from apps.channels.error_codes import ChannelErrorCode
 from apps.channels.models import RawOrder, Shop
+from apps.core.db import retry_on_deadlock
 from apps.core.exceptions import ApplicationError, Unprocessable
 
 logger = logging.getLogger(__name__)
@@ -176,9 +177,11 @@ def raw_orders_with_stored(*, shop: Shop, adapter, orders: list) -> list:
     return merged
 
 
+@retry_on_deadlock
 def raw_orders_receive(*, shop: Shop, payloads: list[dict], actor: str) -> list[SaveResult]:
     """Accept pushed orders in the shop platform's own format. Every payload is parsed
-    first: if any cannot be understood nothing is stored and the errors are listed."""
+    first: if any cannot be understood nothing is stored and the errors are listed. Pushes
+    running at once (and the conversion) may deadlock on the raw order index: the loser runs again."""
     adapter = adapter_for(shop)
     if adapter is None:
         raise ApplicationError(

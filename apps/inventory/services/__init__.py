@@ -29,7 +29,7 @@ from apps.inventory.services.reservations import (
     stock_reserve,
     stock_resource,
 )
-from apps.inventory.sourcing import sourcing_plan, warehouses_to_leave
+from apps.inventory.sourcing import sourcing_plan, warehouses_to_leave, warehouses_to_leave_many
 
 __all__ = [
     "Allocation",
@@ -60,4 +60,5 @@ __all__ = [
     "stock_transfer_receive",
     "stock_transfer_ship",
     "warehouses_to_leave",
+    "warehouses_to_leave_many",
 ]

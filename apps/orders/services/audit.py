@@ -62,6 +62,14 @@ def _reason(code: str, message: str, **details) -> dict:
 
 def audit_findings(order: Order) -> list[dict]:
     """Every audit rule the order fails, as ``{"code", "message"[, "details"]}``; empty = pass."""
+    phone = order.recipient_phone.strip()
+    blacklisted = bool(phone) and BlacklistedPhone.objects.filter(phone=phone).exists()
+    return findings_of(order, blacklisted=blacklisted, duplicate=_duplicate_of(order))
+
+
+def findings_of(order: Order, *, blacklisted: bool, duplicate: str | None) -> list[dict]:
+    """The findings of ``order`` given what the database said: whether its phone is
+    blacklisted and which order it duplicates (``audit_batch`` reads those for many orders)."""
     findings = []
     if settings.AUDIT_HOLD_ON_BUYER_MESSAGE and order.buyer_message.strip():
         # The message itself stays on the order: buyers write phones and addresses into it.
@@ -100,9 +108,8 @@ def audit_findings(order: Order) -> list[dict]:
                     keywords=[],
                 )
             )
-    if order.recipient_phone and BlacklistedPhone.objects.filter(phone=order.recipient_phone.strip()).exists():
+    if blacklisted:
         findings.append(_reason("phone_blacklisted", _("The recipient's phone is blacklisted.")))
-    duplicate = _duplicate_of(order)
     if duplicate:
         findings.append(
             _reason(
