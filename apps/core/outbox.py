@@ -85,7 +85,7 @@ def outbox_publish(*, topic: str, aggregate_type: str, aggregate_id: str | int, 
             if consumer.wants(topic)
         ]
     )
-    transaction.on_commit(_kick_relay)
+    transaction.on_commit(outbox_relay_kick)
     return event
 
 
@@ -130,17 +130,19 @@ def outbox_publish_many(events: list[EventInput]) -> None:
             if consumer.wants(row.topic)
         ]
     )
-    transaction.on_commit(_kick_relay)
+    transaction.on_commit(outbox_relay_kick)
 
 
-def _kick_relay() -> None:
-    # At most one nudge per second: the relay drains everything pending when it runs.
-    if not cache.add("outbox:relay-kick", 1, timeout=1):
-        return
+def outbox_relay_kick() -> None:
+    """Nudge the relay: at once at most once a second, and once more a second later for the
+    events committed meanwhile (a relay already running may have missed them)."""
     from apps.core.tasks import outbox_relay_task
 
     try:
-        outbox_relay_task.delay()
+        if cache.add("outbox:relay-kick", 1, timeout=1):
+            outbox_relay_task.delay()
+        elif cache.add("outbox:relay-kick-later", 1, timeout=1):
+            outbox_relay_task.apply_async(countdown=1)
     except Exception:
         logger.warning("outbox relay nudge failed; the beat job will deliver", exc_info=True)
 
@@ -304,5 +306,5 @@ def outbox_retry(*, delivery_ids: list[int]) -> int:
         count = OutboxDelivery.objects.filter(pk__in=delivery_ids, status=OutboxDelivery.Status.FAILED).update(
             status=OutboxDelivery.Status.PENDING, attempts=0, next_attempt_at=timezone.now()
         )
-        transaction.on_commit(_kick_relay)
+        transaction.on_commit(outbox_relay_kick)
     return count

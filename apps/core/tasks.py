@@ -1,12 +1,16 @@
 from celery import shared_task
 
 from apps.core.idempotency import idempotency_keys_purge
-from apps.core.outbox import outbox_relay
+from apps.core.outbox import outbox_relay, outbox_relay_kick
 
 
 @shared_task(name="core.outbox_relay", queue="default", acks_late=True, ignore_result=True)
 def outbox_relay_task() -> int:
-    return outbox_relay()
+    delivered = outbox_relay()
+    if delivered:
+        # A pass delivers at most OUTBOX_RELAY_BATCH per consumer: go on while there is work.
+        outbox_relay_kick()
+    return delivered
 
 
 @shared_task(name="core.idempotency_keys_purge", queue="default", acks_late=True, ignore_result=True)

@@ -34,22 +34,23 @@ def audit_paid_orders(events) -> dict[int, str]:
     }
 
 
-@outbox_consumer("orders.wms_submit", topics=["fulfillment.created"])
-def submit_new_fulfillment(event) -> None:
+@outbox_consumer("orders.wms_submit", topics=["fulfillment.created"], batch=True)
+def submit_new_fulfillments(events) -> None:
     if get_wms_adapter() is None:
         return
-    number = event.payload["fulfillment_no"]
+    numbers = [event.payload["fulfillment_no"] for event in events]
     hold_seconds = settings.MERGE_HOLD_MINUTES * 60 if settings.MERGE_ENABLED else 0
 
     def enqueue() -> None:
         from apps.orders.tasks import fulfillment_submit_task
 
-        try:
-            fulfillment_submit_task.apply_async(kwargs={"fulfillment_no": number}, countdown=hold_seconds)
-        except Exception:
-            logger.warning(
-                "could not queue fulfillment %s for the WMS; the dispatch job will send it", number, exc_info=True
-            )
+        for number in numbers:
+            try:
+                fulfillment_submit_task.apply_async(kwargs={"fulfillment_no": number}, countdown=hold_seconds)
+            except Exception:
+                logger.warning(
+                    "could not queue fulfillment %s for the WMS; the dispatch job will send it", number, exc_info=True
+                )
 
     transaction.on_commit(enqueue)
 

@@ -267,3 +267,55 @@ def test_a_consumer_safe_to_repeat_keeps_retrying_past_the_attempt_limit(consume
 
 def test_the_search_indexer_never_gives_up():
     assert registered_consumers()["search.index"].retry_forever
+
+
+@pytest.mark.django_db
+def test_a_batch_consumer_may_fail_single_events_and_only_those_are_retried(consumers):
+    calls = []
+
+    @consumers("coretest.bulk", topics=["coretest.*"], batch=True)
+    def bulk(events):
+        calls.append([e.aggregate_id for e in events])
+        return {e.pk: "refused: A1 is broken" for e in events if e.aggregate_id == "A1" and len(calls) == 1}
+
+    events = [publish(aggregate_id=f"A{n}") for n in range(3)]
+    assert outbox_relay() == 2
+    by_event = {d.event.aggregate_id: d for d in OutboxDelivery.objects.select_related("event")}
+    assert (by_event["A1"].status, by_event["A1"].attempts, by_event["A1"].last_error) == (
+        "pending",
+        1,
+        "refused: A1 is broken",
+    )
+    assert {by_event["A0"].status, by_event["A2"].status} == {"delivered"}
+    make_due(events[1])
+    assert outbox_relay() == 1
+    assert calls == [["A0", "A1", "A2"], ["A1"]]
+
+
+def queued_relay_runs() -> list[bool]:
+    """Relay tasks waiting in the broker, in order: True for one sent to run at once."""
+    from oms.celery import app
+
+    runs = []
+    with app.connection_for_read() as conn:
+        queue = conn.SimpleQueue("default")
+        while True:
+            try:
+                message = queue.get(block=False)
+            except queue.Empty:
+                break
+            if message.headers.get("task") == "core.outbox_relay":
+                runs.append(message.headers.get("eta") is None)
+            message.ack()
+        queue.close()
+    return runs
+
+
+def test_commits_right_after_a_nudge_get_a_second_one_a_second_later():
+    from apps.core.outbox import outbox_relay_kick
+
+    queued_relay_runs()
+    outbox_relay_kick()  # the first commit: the relay runs now
+    outbox_relay_kick()  # a commit the running relay may miss: once more, a second later
+    outbox_relay_kick()  # that later run covers this one too
+    assert queued_relay_runs() == [True, False]

@@ -208,13 +208,15 @@ def raw_orders_receive(*, shop: Shop, payloads: list[dict], actor: str) -> list[
 
 
 def conversion_kick() -> None:
-    """Nudge the conversion worker after commit (at most once a second); the hourly
-    compensation job converts anything a lost nudge left pending."""
-    if not cache.add("channels:convert-kick", 1, timeout=1):
-        return
+    """Nudge the conversion worker after commit: at once at most once a second, and once
+    more a second later for the commits that came meanwhile (a conversion already running may
+    have missed them). The hourly compensation job converts anything a lost nudge left pending."""
     from apps.channels.tasks import raw_orders_convert_task
 
     try:
-        raw_orders_convert_task.delay()
+        if cache.add("channels:convert-kick", 1, timeout=1):
+            raw_orders_convert_task.delay()
+        elif cache.add("channels:convert-kick-later", 1, timeout=1):
+            raw_orders_convert_task.apply_async(countdown=1)
     except Exception:
         logger.warning("conversion nudge failed; the compensation job will convert", exc_info=True)
