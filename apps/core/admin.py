@@ -31,8 +31,8 @@ class OutboxDeliveryInline(admin.TabularInline):
 
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(ReadOnlyAdmin):
-    list_display = ("id", "topic", "aggregate_type", "aggregate_id", "created_at")
-    list_filter = ("topic", "aggregate_type")
+    list_display = ("id", "topic", "aggregate_type", "aggregate_id", "created_at", "fanned_out")
+    list_filter = ("topic", "aggregate_type", "fanned_out")
     search_fields = ("aggregate_id",)
     inlines = [OutboxDeliveryInline]
 

@@ -14,11 +14,16 @@ class OutboxEvent(models.Model):
     aggregate_id = models.CharField(_("aggregate id"), max_length=64)
     payload = models.JSONField(_("payload"), default=dict)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # Set by the relay once it has written the event's deliveries (one per subscribed consumer).
+    fanned_out = models.BooleanField(_("fanned out"), default=False)
 
     class Meta:
         verbose_name = _("outbox event")
         verbose_name_plural = _("outbox events")
-        indexes = [models.Index(fields=["aggregate_type", "aggregate_id"])]
+        indexes = [
+            models.Index(fields=["aggregate_type", "aggregate_id"]),
+            models.Index(fields=["fanned_out", "id"], name="outbox_event_fan_out"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.topic} {self.aggregate_type}:{self.aggregate_id}"

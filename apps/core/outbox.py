@@ -1,8 +1,10 @@
 """Transactional outbox.
 
-``outbox_publish`` writes an event row (and one delivery row per subscribed consumer) inside
-the caller's transaction, so an effect is durable exactly when the business change is.
-``outbox_relay`` hands pending deliveries to their consumers at least once: each delivery is
+``outbox_publish`` writes one event row inside the caller's transaction, so an effect is
+durable exactly when the business change is. ``outbox_relay`` first fans committed events out
+(``outbox_fan_out``: one delivery row per subscribed consumer, so each consumer's progress,
+failure and retry stay visible in the admin), then hands pending deliveries to their
+consumers at least once: each delivery is
 claimed with a row lock (``SKIP LOCKED`` where the database has it), the consumer runs in
 the same transaction, and a failure rolls back the consumer's writes and schedules a retry
 with exponential backoff. Consumers must be idempotent: an external side effect may repeat
@@ -73,17 +75,9 @@ def registered_consumers() -> dict[str, Consumer]:
 
 
 def outbox_publish(*, topic: str, aggregate_type: str, aggregate_id: str | int, payload: dict) -> OutboxEvent:
-    """Record an event in the current transaction. Must be called inside ``transaction.atomic``."""
+    """Record an event in the current transaction (one INSERT). Must be called inside ``transaction.atomic``."""
     event = OutboxEvent.objects.create(
         topic=topic, aggregate_type=aggregate_type, aggregate_id=str(aggregate_id), payload=payload
-    )
-    now = timezone.now()
-    OutboxDelivery.objects.bulk_create(
-        [
-            OutboxDelivery(event=event, consumer=consumer.name, next_attempt_at=now)
-            for consumer in _consumers.values()
-            if consumer.wants(topic)
-        ]
     )
     transaction.on_commit(outbox_relay_kick)
     return event
@@ -98,39 +92,43 @@ class EventInput:
 
 
 def outbox_publish_many(events: list[EventInput]) -> None:
-    """``outbox_publish`` for many events in two INSERTs. Must be called inside
-    ``transaction.atomic``.
-
-    Where the backend returns no ids from a bulk insert (MySQL 8), one more query reads them
-    back: per (topic, aggregate), the newest event, which is the one just inserted as long as
-    no other transaction publishes the same topic for the same aggregate at the same moment
-    (true of the events of a newly created aggregate, which is what batches publish).
-    """
+    """``outbox_publish`` for many events in one INSERT. Must be called inside ``transaction.atomic``."""
     if not events:
         return
-    rows = OutboxEvent.objects.bulk_create(
+    OutboxEvent.objects.bulk_create(
         [
             OutboxEvent(topic=e.topic, aggregate_type=e.aggregate_type, aggregate_id=e.aggregate_id, payload=e.payload)
             for e in events
         ]
     )
-    if any(row.pk is None for row in rows):
-        newest: dict[tuple[str, str, str], OutboxEvent] = {}
-        for row in OutboxEvent.objects.filter(
-            aggregate_id__in={e.aggregate_id for e in events}, topic__in={e.topic for e in events}
-        ).order_by("id"):
-            newest[(row.topic, row.aggregate_type, row.aggregate_id)] = row
-        rows = [newest[(e.topic, e.aggregate_type, e.aggregate_id)] for e in events]
-    now = timezone.now()
-    OutboxDelivery.objects.bulk_create(
-        [
-            OutboxDelivery(event=row, consumer=consumer.name, next_attempt_at=now)
-            for row in rows
-            for consumer in _consumers.values()
-            if consumer.wants(row.topic)
-        ]
-    )
     transaction.on_commit(outbox_relay_kick)
+
+
+def outbox_fan_out(*, limit: int) -> int:
+    """Write the deliveries of up to ``limit`` committed events not fanned out yet, one per
+    consumer subscribed to the event's topic, and mark the events fanned out (one transaction;
+    events another relay is fanning out are skipped). Returns how many events were fanned out."""
+    with transaction.atomic():
+        events = list(
+            OutboxEvent.objects.select_for_update(skip_locked=True)
+            .filter(fanned_out=False)
+            .order_by("id")
+            .only("id", "topic")[:limit]
+        )
+        if not events:
+            return 0
+        now = timezone.now()
+        OutboxDelivery.objects.bulk_create(
+            [
+                OutboxDelivery(event_id=event.pk, consumer=consumer.name, next_attempt_at=now)
+                for event in events
+                for consumer in _consumers.values()
+                if consumer.wants(event.topic)
+            ],
+            ignore_conflicts=True,
+        )
+        OutboxEvent.objects.filter(pk__in=[event.pk for event in events]).update(fanned_out=True)
+    return len(events)
 
 
 def outbox_relay_kick() -> None:
@@ -275,8 +273,11 @@ def outbox_deliver_batch(consumer: Consumer, *, limit: int) -> int:
 
 
 def outbox_relay(*, limit: int | None = None) -> int:
-    """Deliver every due delivery (oldest event first). Returns how many succeeded."""
+    """Fan new events out to their consumers, then deliver every due delivery (oldest event
+    first). Returns how many deliveries succeeded."""
     limit = limit or settings.OUTBOX_RELAY_BATCH
+    while outbox_fan_out(limit=limit) == limit:
+        pass
     delivered = 0
     batch_names = []
     for consumer in _consumers.values():

@@ -513,7 +513,7 @@ def test_a_batch_reads_new_ids_back_where_the_database_returns_none(make_shop, m
             (value, value[1]) for value in lines.values()
         )
         events = OutboxEvent.objects.filter(aggregate_id=order.order_no).order_by("topic")
-        assert [(e.topic, e.deliveries.count() > 0) for e in events] == [("order.created", True), ("order.paid", True)]
+        assert [e.topic for e in events] == ["order.created", "order.paid"]
 
 
 def test_a_new_order_refunded_in_full_on_the_platform_is_cancelled_on_first_sight(make_shop):

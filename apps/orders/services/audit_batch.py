@@ -186,7 +186,18 @@ def _allocate(fast: list[tuple[Order, dict[int, list]]], *, actor: str) -> list[
                 ],
             )
         )
-    Fulfillment.objects.bulk_create([fulfillment for _order, mine in planned for fulfillment, _lines in mine])
+    fulfillments = Fulfillment.objects.bulk_create(
+        [fulfillment for _order, mine in planned for fulfillment, _lines in mine]
+    )
+    if any(fulfillment.pk is None for fulfillment in fulfillments):
+        # MySQL returns no ids from a bulk INSERT (MariaDB does): read them back by number.
+        ids = dict(
+            Fulfillment.objects.filter(fulfillment_no__in=[f.fulfillment_no for f in fulfillments]).values_list(
+                "fulfillment_no", "id"
+            )
+        )
+        for fulfillment in fulfillments:
+            fulfillment.pk = ids[fulfillment.fulfillment_no]
     FulfillmentLine.objects.bulk_create(
         [
             FulfillmentLine(fulfillment=fulfillment, order_line=line, sku_id=sku_id, quantity=quantity)
