@@ -4,7 +4,7 @@ framework's floor, all in one run.
 Run by hand (never in CI), with MariaDB and Redis on loopback and nothing else busy:
 
     .venv/bin/python bench/bench_http.py [--clients 8,32] [--requests 2000] [--port 17400]
-        [--workers 4] [--worker-class sync|gthread] [--threads 1]
+        [--workers 2] [--worker-class gthread|sync] [--threads 8]
 
 It recreates its own database (``BENCH_DATABASE_URL``, default ``oms_bench_http``; Redis
 ``BENCH_REDIS_URL``, default db 15), seeds 50 SKUs and a storefront shop, starts
@@ -111,9 +111,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="requests per phase")
     parser.add_argument("--flash", type=int, default=20000, help="one-unit attempts at the flash-sale SKU")
     parser.add_argument("--port", type=int, default=17400)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--worker-class", default="sync")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", default="gthread")
+    parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
     client_counts = [int(c) for c in args.clients.split(",")]
 

@@ -128,7 +128,7 @@ def main() -> None:
         headers["Content-Type"] = "application/json"
         return "POST", path, body, headers
 
-    web = httpbench.Server(port=args.port, workers=4, worker_class="sync", threads=1)
+    web = httpbench.Server(port=args.port, workers=2, worker_class="gthread", threads=8)
     worker, worker_log = start_role("docker/start-worker.sh", "worker")
     beat, beat_log = start_role("docker/start-beat.sh", "beat")
     mariadb = httpbench.mariadb_pids()
@@ -199,7 +199,7 @@ def main() -> None:
         f"## {timezone.now():%Y-%m-%d %H:%M} UTC — {platform.node()}, {os.cpu_count()} cores, MariaDB {db_version}",
         "",
         f"`bench/bench_ingest.py --orders {n} --batch {args.batch} --clients {args.clients}` "
-        f"(git {httpbench.git_revision()}; web: 4 sync workers, worker: Celery as docker/start-worker.sh, beat)",
+        f"(git {httpbench.git_revision()}; web: 2 gthread workers x 8 threads, worker: Celery as docker/start-worker.sh, beat)",
         "",
         f"- push: {len(batches)} signed batches of {args.batch} in {rate(push_seconds)} "
         f"(p50 {pushed['p50_ms']:.0f} ms, p99 {pushed['p99_ms']:.0f} ms per batch)",

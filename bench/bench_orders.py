@@ -177,8 +177,8 @@ def bench_ceiling(skus: list[Sku], warehouse: Warehouse, *, orders: int, threads
                 [order_id, now],
             )
             cursor.execute(
-                "INSERT INTO core_outboxevent (topic, aggregate_type, aggregate_id, payload, created_at)"
-                " VALUES ('order.created', 'order', %s, '{}', %s)",
+                "INSERT INTO core_outboxevent (topic, aggregate_type, aggregate_id, payload, created_at, fanned_out)"
+                " VALUES ('order.created', 'order', %s, '{}', %s, 0)",
                 [order_no, now],
             )
 

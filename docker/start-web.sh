@@ -12,9 +12,9 @@ if [ -n "${ELASTICSEARCH_URL:-}" ]; then
 fi
 exec gunicorn oms.wsgi:application \
     --bind "0.0.0.0:${PORT:-8000}" \
-    --workers "${WEB_CONCURRENCY:-4}" \
-    --worker-class "${WEB_WORKER_CLASS:-sync}" \
-    --threads "${WEB_THREADS:-1}" \
+    --workers "${WEB_CONCURRENCY:-2}" \
+    --worker-class "${WEB_WORKER_CLASS:-gthread}" \
+    --threads "${WEB_THREADS:-8}" \
     --timeout "${GUNICORN_TIMEOUT:-60}" \
     --access-logfile - \
     --forwarded-allow-ips "*"

@@ -15,7 +15,8 @@ class OutboxEvent(models.Model):
     payload = models.JSONField(_("payload"), default=dict)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     # Set by the relay once it has written the event's deliveries (one per subscribed consumer).
-    fanned_out = models.BooleanField(_("fanned out"), default=False)
+    # The database default lets a writer of raw SQL leave the column out.
+    fanned_out = models.BooleanField(_("fanned out"), default=False, db_default=False)
 
     class Meta:
         verbose_name = _("outbox event")

@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="outboxevent",
             name="fanned_out",
-            field=models.BooleanField(default=False, verbose_name="fanned out"),
+            field=models.BooleanField(db_default=False, default=False, verbose_name="fanned out"),
         ),
         migrations.AddIndex(
             model_name="outboxevent",
