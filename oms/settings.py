@@ -293,6 +293,10 @@ WORKORDER_SLA_HOURS = {
 # lifetimes, and how many overdue unpaid orders one expiry sweep batch handles.
 ORDER_FREE_SHIPPING_THRESHOLD = env.str("ORDER_FREE_SHIPPING_THRESHOLD", default="99.00")  # Decimal string
 ORDER_SHIPPING_FEE = env.str("ORDER_SHIPPING_FEE", default="10.00")  # Decimal string
+# Unpaid orders (each holds stock) a buyer may have per shop; 0 turns the limit off.
+ORDER_MAX_UNPAID_PER_BUYER = env.int("ORDER_MAX_UNPAID_PER_BUYER", default=5)
+# A platform order paid below the OMS price by more than this share is held (price_anomaly).
+AUDIT_PRICE_ANOMALY_SHARE = env.str("AUDIT_PRICE_ANOMALY_SHARE", default="0.30")  # Decimal string
 ORDER_DETAIL_CACHE_SECONDS = env.int("ORDER_DETAIL_CACHE_SECONDS", default=300)
 ORDER_MISSING_CACHE_SECONDS = env.int("ORDER_MISSING_CACHE_SECONDS", default=30)
 ORDER_EXPIRE_BATCH = env.int("ORDER_EXPIRE_BATCH", default=200)

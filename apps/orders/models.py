@@ -366,3 +366,55 @@ class OrderReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_period_display()} {self.start}"
+
+
+class ShopPrice(models.Model):
+    """A shop's own price for a SKU: its storefront orders are priced at it instead of the
+    SKU's list price (``Sku.price``)."""
+
+    shop = models.ForeignKey("channels.Shop", on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"))
+    sku = models.ForeignKey("inventory.Sku", on_delete=models.CASCADE, related_name="+", verbose_name=_("SKU"))
+    price = models.DecimalField(_("price"), max_digits=12, decimal_places=2)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("shop price")
+        verbose_name_plural = _("shop prices")
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "sku"], name="shop_price_unique"),
+            models.CheckConstraint(condition=models.Q(price__gte=0), name="shop_price_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.shop_id}/{self.sku_id} {self.price}"
+
+
+class ShopDiscountPolicy(models.Model):
+    """The most discount a shop's storefront may grant on one order (order and line discounts
+    together): at most ``max_rate`` of the goods total and at most ``max_amount``. A shop
+    without a policy grants none."""
+
+    shop = models.OneToOneField(
+        "channels.Shop", on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"), primary_key=True
+    )
+    max_rate = models.DecimalField(
+        _("maximum discount rate"),
+        max_digits=5,
+        decimal_places=4,
+        default=0,
+        help_text=_("A share of the goods total, e.g. 0.2000 for 20%."),
+    )
+    max_amount = models.DecimalField(_("maximum discount amount"), max_digits=12, decimal_places=2, default=0)
+
+    class Meta:
+        verbose_name = _("shop discount policy")
+        verbose_name_plural = _("shop discount policies")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(max_rate__gte=0, max_rate__lte=1), name="shop_discount_rate_range"
+            ),
+            models.CheckConstraint(condition=models.Q(max_amount__gte=0), name="shop_discount_amount_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.shop_id}: {self.max_rate:%} / {self.max_amount}"

@@ -101,8 +101,8 @@ def test_edit_endpoints(signed, sku, warehouse):
     }
     address = signed.post(f"{base}/address", {"recipient": new_recipient})
     assert (address.status_code, address.json()["recipient"]["city"]) == (200, "杭州市")
-    lines = signed.post(f"{base}/lines", {"lines": [{"sku_code": sku.code, "quantity": 4, "unit_price": "25.00"}]})
-    assert (lines.status_code, lines.json()["payable_amount"]) == (200, "100.00")
+    lines = signed.post(f"{base}/lines", {"lines": [{"sku_code": sku.code, "quantity": 4, "unit_price": "50.00"}]})
+    assert (lines.status_code, lines.json()["payable_amount"]) == (200, "200.00")  # free shipping from 99.00
     assert stock_of(sku, warehouse).reserved == 4
     pay(_reload(order))
     refused = signed.post(f"{base}/lines", {"lines": [{"sku_code": sku.code, "quantity": 1, "unit_price": "25.00"}]})

@@ -1,25 +1,42 @@
 """Reservations: reserve, release, consume (on shipment) and reallocate.
 
-Every stock change here is one conditional UPDATE over all touched rows
-(``WHERE id IN (...) AND on_hand >= reserved + n``, n per row by CASE), which InnoDB applies
-in primary-key order, so two orders touching the same SKUs in opposite line order lock them
-in the same order. The row count tells whether every row passed its guard.
+Reserving is planned, then written (``stock_plan`` -> ``stock_plan_take`` ->
+``stock_plan_record``), for one reference or for a batch: the plan reads the candidate stock
+once and decides every reference's warehouses in memory; the write takes all planned units
+with ONE multi-row UPDATE and then inserts the movements and reservations, a statement each.
+``stock_reserve`` (one reference) and ``stock_reserve_many`` (a batch) are that path with
+the reference's claim in front (idempotent per reference); the orders app runs the same
+three steps for brand-new order numbers inside its own write transaction.
+
+The UPDATE adds each row's units in one statement (``reserved = reserved + CASE id ...``,
+over ``id IN (...)``, which InnoDB applies in primary-key order, so two reservations touching
+the same SKUs in opposite line order lock them in the same order). The database's CHECK
+``reserved <= on_hand`` guards every row: when one row no longer has the units (a competitor
+took them since the plan read), the whole statement fails and changes nothing, and the plan
+is made again from a fresh read. No savepoint is needed to undo a partial update, and a lost
+race leaves the caller's transaction usable. Other stock changes here (release, consume,
+reallocate) still use per-row guarded UPDATEs under row locks.
 """
 
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
+from copy import copy
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.core.db import retry_on_deadlock
 from apps.core.exceptions import Conflict, NotFound, Unprocessable
-from apps.inventory.domain import Allocation, Destination, Shortage, StockRequest
+from apps.core.outbox import EventInput, outbox_publish_many
+from apps.inventory.domain import Allocation, Destination, InsufficientStock, Shortage, StockRequest
 from apps.inventory.error_codes import InventoryErrorCode
-from apps.inventory.gate import gate_admit, gate_forget, gate_give_back, gate_shift
+from apps.inventory.gate import gate_admit, gate_forget, gate_give_back, gate_hot_sku_ids, gate_shift
 from apps.inventory.models import Reservation, ReservationClaim, Sku, Stock, StockMovement, Warehouse
 from apps.inventory.selectors import reservations_for
 from apps.inventory.services.common import (
@@ -29,12 +46,55 @@ from apps.inventory.services.common import (
 )
 from apps.inventory.sourcing import NoPlan, candidate_stocks, insufficient_stock, needs_of, plan_packages
 
+logger = logging.getLogger(__name__)
+
 # How often a reservation re-plans when a competitor took the stock between read and UPDATE.
 RACE_ATTEMPTS = 3
 
 
-class _Raced(Exception):
-    """The conditional UPDATE matched fewer rows than planned: re-read and plan again."""
+@dataclass(frozen=True)
+class ReserveItem:
+    """One reference to reserve: its lines, where it ships to and the warehouses it may use
+    (None: any active online warehouse)."""
+
+    reference: str
+    requests: Sequence[StockRequest]
+    destination: Destination | None = None
+    warehouse_ids: Sequence[int] | None = None
+
+
+@dataclass(frozen=True)
+class BatchReservation:
+    """Per reference: its allocations (reserved now or held already), or why it is short."""
+
+    allocations: dict[str, list[Allocation]]
+    shortages: dict[str, InsufficientStock]
+    gate_refused: frozenset[str] = frozenset()
+
+
+@dataclass
+class ReservationPlan:
+    """What a batch of references reserves, decided from one read of the candidate stock.
+
+    ``allocations`` per reference that fits; ``shortages`` per reference that does not (it
+    reserves nothing); ``deltas`` the units to add per stock row; ``admitted`` what the
+    hot-SKU gate gave each reference (given back by ``stock_plan_abandon``).
+    """
+
+    items: list[ReserveItem]
+    allocations: dict[str, list[Allocation]] = field(default_factory=dict)
+    shortages: dict[str, list[Shortage]] = field(default_factory=dict)
+    deltas: dict[int, int] = field(default_factory=dict)
+    stock_ids: dict[tuple[int, int], int] = field(default_factory=dict)
+    admitted: dict[str, dict[int, int]] = field(default_factory=dict)
+    sku_codes: dict[int, str] = field(default_factory=dict)
+
+    def insufficient(self, reference: str, codes: dict[int, str] | None = None) -> InsufficientStock:
+        """The refusal of a short reference, SKU codes filled in from the plan's read and ``codes``."""
+        known = {**self.sku_codes, **(codes or {})}
+        return InsufficientStock(
+            [replace(s, sku_code=s.sku_code or known.get(s.sku_id, "")) for s in self.shortages[reference]]
+        )
 
 
 def _per_row(deltas: dict[int, int]) -> Case:
@@ -49,13 +109,13 @@ def _add_reserved(deltas: dict[int, int]) -> int:
     )
 
 
-def reservation_rows(reference: str, allocations: Iterable[Allocation], by_place: dict) -> list[Reservation]:
-    """Unsaved reservations of ``reference``; ``by_place`` maps (sku_id, warehouse_id) to its stock."""
+def reservation_rows(reference: str, allocations: Iterable[Allocation], stock_ids: dict) -> list[Reservation]:
+    """Unsaved reservations of ``reference``; ``stock_ids`` maps (sku_id, warehouse_id) to its stock id."""
     return [
         Reservation(
             reference=reference,
             line_reference=a.line_reference,
-            stock_id=by_place[(a.sku_id, a.warehouse_id)].pk,
+            stock_id=stock_ids[(a.sku_id, a.warehouse_id)],
             quantity=a.quantity,
         )
         for a in allocations
@@ -87,6 +147,189 @@ def _check_requests(requests: Sequence[StockRequest]) -> list[StockRequest]:
     return requests
 
 
+def stock_plan(*, items: Sequence[ReserveItem]) -> ReservationPlan:
+    """Plan the reservation of ``items``, in the order given, each all or nothing, each taking
+    what the earlier ones left: at most one query (the candidate stock), no writes.
+
+    Hot SKUs pass the Redis gate first, per reference (``stock_gate_admit``); a reference the
+    gate refuses is short without any SQL. Cold SKUs cost no Redis round trip.
+    """
+    items = list(items)
+    for item in items:
+        _check_requests(item.requests)
+    admitted, refused = stock_gate_admit(items)
+    todo = [item for item in items if item.reference not in refused]
+    stocks = candidate_stocks({sku_id for item in todo for sku_id in needs_of(item.requests)}) if todo else []
+    plan = _plan(todo, stocks, admitted=admitted)
+    plan.shortages.update(refused)
+    return plan
+
+
+def stock_gate_admit(items: Sequence[ReserveItem]) -> tuple[dict[str, dict[int, int]], dict[str, list[Shortage]]]:
+    """Pass the hot SKUs of each item through the Redis gate: (units taken per reference,
+    shortages per refused reference). Only SKUs the gate counts as hot (``gate_hot_sku_ids``)
+    cost a round trip; an item without them is not asked about."""
+    hot = gate_hot_sku_ids()
+    admitted: dict[str, dict[int, int]] = {}
+    refused: dict[str, list[Shortage]] = {}
+    if not hot:
+        return admitted, refused
+    for item in items:
+        needs = {sku_id: n for sku_id, n in needs_of(item.requests).items() if sku_id in hot}
+        if not needs:
+            continue
+        try:
+            admitted[item.reference] = gate_admit(needs, reference=item.reference)
+        except InsufficientStock as exc:
+            refused[item.reference] = exc.shortages
+    return admitted, refused
+
+
+def _plan(items: list[ReserveItem], stocks: list[Stock], *, admitted: dict | None = None) -> ReservationPlan:
+    plan = ReservationPlan(items=items, admitted=dict(admitted or {}))
+    rows = [copy(stock) for stock in stocks]
+    plan.sku_codes = {stock.sku_id: stock.sku.code for stock in rows}
+    by_place = {(stock.sku_id, stock.warehouse_id): stock for stock in rows}
+    plan.stock_ids = {place: stock.pk for place, stock in by_place.items()}
+    deltas: dict[int, int] = defaultdict(int)
+    for item in items:
+        allowed = None if item.warehouse_ids is None else set(item.warehouse_ids)
+        usable = [s for s in rows if s.sku.is_active and (allowed is None or s.warehouse_id in allowed)]
+        try:
+            packages = plan_packages(requests=item.requests, stocks=usable, destination=item.destination)
+        except NoPlan as exc:
+            plan.shortages[item.reference] = exc.shortages
+            continue
+        planned = [a for package in packages for a in package.allocations]
+        for a in planned:
+            stock = by_place[(a.sku_id, a.warehouse_id)]
+            stock.reserved += a.quantity  # the next item plans on what is left
+            deltas[stock.pk] += a.quantity
+        plan.allocations[item.reference] = planned
+    plan.deltas = dict(deltas)
+    return plan
+
+
+def stock_plan_abandon(plan: ReservationPlan) -> None:
+    """Give back what the gate admitted for a plan that was not (or will not be) written."""
+    for reference, taken in plan.admitted.items():
+        gate_give_back(taken, reference=reference)
+
+
+def _take(deltas: dict[int, int]) -> bool:
+    """Add every row's units in one UPDATE; False (nothing changed) when a row lacks them.
+
+    Raw SQL on purpose: Django's ``QuerySet.update`` marks the transaction for rollback on
+    any error, while here the refused statement is expected and undone by the database.
+    """
+    if not deltas:
+        return True
+    table = connection.ops.quote_name(Stock._meta.db_table)
+    ids = sorted(deltas)
+    cases = " ".join("WHEN %s THEN %s" for _pk in ids)
+    # Only placeholders and the quoted table name are put into the text.
+    sql = (
+        f"UPDATE {table} SET reserved = reserved + CASE id {cases} END, updated_at = %s "  # noqa: S608
+        f"WHERE id IN ({', '.join('%s' for _pk in ids)})"
+    )
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    params = [value for pk in ids for value in (pk, deltas[pk])] + [now, *ids]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            changed = cursor.rowcount
+    except IntegrityError:
+        return False  # CHECK reserved <= on_hand: the statement changed nothing
+    if changed != len(ids):
+        raise DatabaseError(f"stock rows {ids} changed {changed} rows")
+    return True
+
+
+def stock_plan_take(plan: ReservationPlan) -> ReservationPlan:
+    """Take the plan's units: one UPDATE, inside the caller's transaction and before its other
+    writes. A lost race plans again from a fresh read (the gate is not asked twice); after
+    ``RACE_ATTEMPTS`` every reference still planned is short. Returns the plan taken: its
+    ``shortages`` may have grown, and those references reserved nothing."""
+    for _attempt in range(RACE_ATTEMPTS):
+        if _take(plan.deltas):
+            return plan
+        fresh = _plan(plan.items, candidate_stocks(plan.sku_codes), admitted=plan.admitted)
+        fresh.shortages = {**plan.shortages, **fresh.shortages}
+        fresh.allocations = {r: a for r, a in fresh.allocations.items() if r not in plan.shortages}
+        fresh.deltas = _deltas(fresh)
+        plan = fresh
+    logger.warning("stock kept changing under %d references; refusing them as short", len(plan.allocations))
+    totals: dict[int, int] = defaultdict(int)
+    for stock in candidate_stocks(plan.sku_codes):
+        totals[stock.sku_id] += max(stock.available, 0)
+    for reference in plan.allocations:
+        item = next(item for item in plan.items if item.reference == reference)
+        plan.shortages[reference] = [
+            Shortage(sku_id=sku_id, requested=n, available=totals[sku_id])
+            for sku_id, n in needs_of(item.requests).items()
+        ]
+    plan.allocations, plan.deltas = {}, {}
+    return plan
+
+
+def _deltas(plan: ReservationPlan) -> dict[int, int]:
+    deltas: dict[int, int] = defaultdict(int)
+    for allocations in plan.allocations.values():
+        for a in allocations:
+            deltas[plan.stock_ids[(a.sku_id, a.warehouse_id)]] += a.quantity
+    return dict(deltas)
+
+
+def stock_plan_record(
+    plan: ReservationPlan, *, operator: str, line_references: dict[str, dict[str, str]] | None = None
+) -> EventInput | None:
+    """Write the ledger and the reservations of a taken plan (two statements) and return its
+    ``stock.changed`` event, for the caller to publish with its own events.
+
+    ``line_references`` renames line references per reference (the orders app plans with
+    line positions and records with the line ids it has just inserted); ``plan.allocations``
+    is updated to the recorded names.
+    """
+    movements: list[StockMovement] = []
+    reservations: list[Reservation] = []
+    for reference in sorted(plan.allocations):
+        allocations = plan.allocations[reference]
+        if line_references is not None:
+            names = line_references[reference]
+            allocations = [replace(a, line_reference=names[a.line_reference]) for a in allocations]
+            plan.allocations[reference] = allocations
+        own: dict[int, int] = defaultdict(int)
+        for a in allocations:
+            own[plan.stock_ids[(a.sku_id, a.warehouse_id)]] += a.quantity
+        movements += _movements(own, reason=StockMovement.Reason.RESERVE, reference=reference, operator=operator)
+        reservations += reservation_rows(reference, allocations, plan.stock_ids)
+    if not reservations:
+        return None
+    StockMovement.objects.bulk_create(movements)
+    Reservation.objects.bulk_create(reservations)
+    touched = {place for allocations in plan.allocations.values() for place in _places(allocations)}
+    references = sorted(plan.allocations)
+    return EventInput(
+        topic="stock.changed",
+        aggregate_type="stock",
+        aggregate_id=references[0] if len(references) == 1 else f"batch:{references[0]}..{references[-1]}",
+        payload={
+            "sku_ids": sorted({sku_id for sku_id, _wh in touched}),
+            "warehouse_ids": sorted({wh for _sku, wh in touched}),
+        },
+    )
+
+
+def _places(allocations: Iterable[Allocation]) -> set[tuple[int, int]]:
+    return {(a.sku_id, a.warehouse_id) for a in allocations}
+
+
+def _own_transaction():
+    """A transaction when the caller has none; inside the caller's, no savepoint: nothing
+    here raises after a write except database errors, which end the caller's transaction."""
+    return nullcontext() if connection.in_atomic_block else transaction.atomic()
+
+
 def stock_reserve(
     *,
     reference: str,
@@ -97,114 +340,138 @@ def stock_reserve(
 ) -> list[Allocation]:
     """Reserve every line or none; sourcing picks the warehouses. Returns the allocations.
 
-    Idempotent: when ``reference`` already holds active reservations they are returned
-    unchanged, also to calls made at the same moment: each call first locks the reference's
-    ``ReservationClaim`` row, so simultaneous calls run one after another and the later ones
-    return the first one's allocations. Raises ``InsufficientStock`` naming every short SKU.
-    Hot SKUs pass the Redis gate first (Redis only, no SQL); a reference the gate already
-    admitted passes it again without taking the count twice, so a repeated call returns the
-    first call's allocations even when that call took the last units. SQL on success, independent of
-    the number of lines: the claim, the active reservations of the reference, the candidate
-    stock, one UPDATE for all rows, the movements, the reservations and the outbox event (7);
-    plus the outbox deliveries when a consumer subscribes to ``stock.changed`` (1), plus
-    SAVEPOINT and RELEASE when called inside the caller's transaction (2). A repeated call
-    runs 2 (+2).
+    A batch of one of ``stock_reserve_many``. Idempotent: when ``reference`` already holds
+    active reservations they are returned unchanged, also to calls made at the same moment
+    (the reference's ``ReservationClaim`` row is locked first). Raises ``InsufficientStock``
+    naming every short SKU, ``sku_inactive`` (422) or ``sku_not_found`` (404); nothing is
+    written then and the caller's transaction goes on. SQL on success, independent of the
+    number of lines: the claim, the active reservations of the reference, the candidate
+    stock, one UPDATE, the movements, the reservations and the outbox event (7), plus the
+    outbox deliveries when a consumer subscribes to ``stock.changed`` (1). A repeated call
+    runs 2. Hot SKUs add a Redis call, no SQL.
     """
     requests = _check_requests(requests)
-    admitted = gate_admit(needs_of(requests), reference=reference)
-    try:
-        allocations, created = _reserve(
-            reference=reference,
-            requests=requests,
-            destination=destination,
-            warehouse_ids=None if warehouse_ids is None else list(warehouse_ids),
-            operator=operator,
-        )
-    except BaseException:
-        gate_give_back(admitted, reference=reference)
-        raise
-    if not created:
-        gate_shift(admitted)
-    return allocations
-
-
-@retry_on_deadlock
-def _reserve(*, reference, requests, destination, warehouse_ids, operator) -> tuple[list[Allocation], bool]:
-    for _attempt in range(RACE_ATTEMPTS):
-        try:
-            return _reserve_once(
+    result = _reserve_many(
+        items=[
+            ReserveItem(
                 reference=reference,
                 requests=requests,
                 destination=destination,
-                warehouse_ids=warehouse_ids,
-                operator=operator,
+                warehouse_ids=None if warehouse_ids is None else list(warehouse_ids),
             )
-        except _Raced:
-            continue
-    needs = needs_of(requests)
-    totals: dict[int, int] = defaultdict(int)
-    for stock in candidate_stocks(needs, warehouse_ids):
-        totals[stock.sku_id] += max(stock.available, 0)
-    short = [Shortage(sku_id=s, requested=q, available=totals[s]) for s, q in needs.items() if totals[s] < q]
-    raise insufficient_stock(short or [Shortage(sku_id=s, requested=q, available=totals[s]) for s, q in needs.items()])
-
-
-def _reserve_once(*, reference, requests, destination, warehouse_ids, operator) -> tuple[list[Allocation], bool]:
-    with transaction.atomic():
-        _claim(reference)
-        existing = reservations_for(reference)
-        if existing:
-            return existing, False
-        needs = needs_of(requests)
-        stocks = candidate_stocks(needs, warehouse_ids)
-        inactive = sorted({s.sku.code for s in stocks if not s.sku.is_active})
-        if inactive:
-            raise Unprocessable(
-                InventoryErrorCode.SKU_INACTIVE,
-                _("These SKUs are no longer sold: %(skus)s.") % {"skus": ", ".join(inactive)},
-                {"sku_codes": inactive},
-            )
-        try:
-            packages = plan_packages(requests=requests, stocks=stocks, destination=destination)
-        except NoPlan as exc:
-            _raise_unknown_skus(needs)
-            raise insufficient_stock(exc.shortages) from None
-        by_place = {(s.sku_id, s.warehouse_id): s for s in stocks}
-        allocations = [a for package in packages for a in package.allocations]
-        deltas: dict[int, int] = defaultdict(int)
-        for a in allocations:
-            deltas[by_place[(a.sku_id, a.warehouse_id)].pk] += a.quantity
-        if _add_reserved(deltas) != len(deltas):
-            raise _Raced
-        StockMovement.objects.bulk_create(
-            _movements(deltas, reason=StockMovement.Reason.RESERVE, reference=reference, operator=operator)
+        ],
+        operator=operator,
+    )
+    if reference in result.gate_refused:
+        raise result.shortages[reference]  # named by the gate, without SQL
+    if reference in result.shortages:
+        shortage = result.shortages[reference]
+        codes = _raise_unusable_skus(needs_of(requests))
+        raise InsufficientStock(
+            [replace(s, sku_code=s.sku_code or codes.get(s.sku_id, "")) for s in shortage.shortages]
         )
-        Reservation.objects.bulk_create(reservation_rows(reference, allocations, by_place))
-        publish_stock_changed(
-            reference=reference,
-            sku_ids=[a.sku_id for a in allocations],
-            warehouse_ids=[a.warehouse_id for a in allocations],
-        )
-        return allocations, True
+    return result.allocations[reference]
 
 
-def _claim(reference: str) -> None:
-    """Lock the claim row of ``reference`` until the transaction ends, creating it if needed.
+def stock_reserve_many(*, items: Sequence[ReserveItem], operator: str) -> BatchReservation:
+    """Reserve each item all-or-nothing, the whole batch in a fixed number of queries.
+
+    Idempotent per reference like ``stock_reserve``: a reference that already holds
+    reservations gets them back unchanged (its claim row is locked first). Raises nothing for
+    short stock: short references are in ``shortages`` and reserved nothing.
+    """
+    for item in items:
+        _check_requests(item.requests)
+    return _reserve_many(items=list(items), operator=operator)
+
+
+@retry_on_deadlock
+def _reserve_many(*, items: list[ReserveItem], operator: str) -> BatchReservation:
+    admitted, refused = stock_gate_admit(items)
+    live = [item for item in items if item.reference not in refused]
+    held: dict[str, list[Allocation]] = {}
+    plan = ReservationPlan(items=[], admitted=admitted)
+    try:
+        if live:
+            with _own_transaction():
+                _claim_all([item.reference for item in live])
+                for reservation in Reservation.objects.filter(
+                    reference__in=[item.reference for item in live], status=Reservation.Status.ACTIVE
+                ).select_related("stock"):
+                    held.setdefault(reservation.reference, []).append(
+                        Allocation(
+                            line_reference=reservation.line_reference,
+                            sku_id=reservation.stock.sku_id,
+                            warehouse_id=reservation.stock.warehouse_id,
+                            quantity=reservation.quantity,
+                        )
+                    )
+                todo = [item for item in live if item.reference not in held]
+                if todo:
+                    stocks = candidate_stocks({sku_id for item in todo for sku_id in needs_of(item.requests)})
+                    plan = stock_plan_take(_plan(todo, stocks, admitted=admitted))
+                    event = stock_plan_record(plan, operator=operator)
+                    if event is not None:
+                        outbox_publish_many([event])
+    except BaseException:
+        for reference, taken in admitted.items():
+            gate_give_back(taken, reference=reference)
+        raise
+    for reference in plan.shortages:
+        gate_give_back(admitted.get(reference, {}), reference=reference)
+    for reference in held:
+        gate_shift(admitted.get(reference, {}))  # the first call took the units already
+    plan.shortages.update(refused)
+    return BatchReservation(
+        allocations={**held, **plan.allocations},
+        shortages={reference: plan.insufficient(reference) for reference in plan.shortages},
+        gate_refused=frozenset(refused),
+    )
+
+
+def _claim_all(references: list[str]) -> None:
+    """Lock every reference's claim row until the transaction ends, creating it if needed.
 
     One upsert on the primary key (MySQL ``INSERT ... ON DUPLICATE KEY UPDATE``): a second
     transaction claiming the same reference waits for the first to end, whether the first
     inserted the row or found it. The database decides, not an unlocked read; and the key does
     not depend on the warehouses sourcing picks, which may differ between the two calls. Under
     READ COMMITTED (our MySQL setting) the reservations read after the wait include the
-    winner's.
+    winner's. Rows are upserted in reference order, so two batches do not deadlock.
     """
+    now = timezone.now()
     target = {"unique_fields": ["reference"]} if connection.features.supports_update_conflicts_with_target else {}
     ReservationClaim.objects.bulk_create(
-        [ReservationClaim(reference=reference, claimed_at=timezone.now())],
+        [ReservationClaim(reference=reference, claimed_at=now) for reference in sorted(set(references))],
         update_conflicts=True,
         update_fields=["claimed_at"],
         **target,
     )
+
+
+def _raise_unusable_skus(needs: dict[int, int]) -> dict[int, str]:
+    """A short reservation's better answer, when there is one: a SKU that does not exist
+    (404 ``sku_not_found``) or is no longer sold (422 ``sku_inactive``). Else the SKUs' codes."""
+    wanted = set(needs)
+    rows = {
+        pk: (code, active)
+        for pk, code, active in Sku.objects.filter(pk__in=wanted).values_list("pk", "code", "is_active")
+    }
+    unknown = sorted(wanted - set(rows))
+    if unknown:
+        raise NotFound(
+            InventoryErrorCode.SKU_NOT_FOUND,
+            _("These SKUs do not exist: %(ids)s.") % {"ids": ", ".join(map(str, unknown))},
+            {"sku_ids": unknown},
+        )
+    inactive = sorted(code for code, active in rows.values() if not active)
+    if inactive:
+        raise Unprocessable(
+            InventoryErrorCode.SKU_INACTIVE,
+            _("These SKUs are no longer sold: %(skus)s.") % {"skus": ", ".join(inactive)},
+            {"sku_codes": inactive},
+        )
+    return {pk: code for pk, (code, _active) in rows.items()}
 
 
 def reservation_claims_purge(*, older_than: timedelta, batch_size: int = 5000) -> int:
@@ -225,17 +492,6 @@ def reservation_claims_purge(*, older_than: timedelta, batch_size: int = 5000) -
         if not batch:
             return deleted
         deleted += ReservationClaim.objects.filter(pk__in=batch, claimed_at__lt=cutoff).delete()[0]
-
-
-def _raise_unknown_skus(sku_ids: Iterable[int]) -> None:
-    wanted = set(sku_ids)
-    unknown = sorted(wanted - set(Sku.objects.filter(pk__in=wanted).values_list("pk", flat=True)))
-    if unknown:
-        raise NotFound(
-            InventoryErrorCode.SKU_NOT_FOUND,
-            _("These SKUs do not exist: %(ids)s.") % {"ids": ", ".join(map(str, unknown))},
-            {"sku_ids": unknown},
-        )
 
 
 def _stock_facts(stock_ids: Iterable[int]) -> dict[int, tuple[int, int, bool, bool]]:

@@ -33,6 +33,8 @@ from apps.orders.models import (
     OrderLine,
     OrderStatus,
     OrderStatusLog,
+    ShopDiscountPolicy,
+    ShopPrice,
 )
 from apps.orders.search import SearchBackendAdminMixin
 from apps.orders.selectors import mask_phone, mask_text
@@ -737,3 +739,23 @@ class BlacklistedPhoneAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("phone"), ordering="phone")
     def phone_display(self, obj: BlacklistedPhone) -> str:
         return obj.phone if _personal_data_visible.get() else mask_phone(obj.phone)
+
+
+@admin.register(ShopPrice)
+class ShopPriceAdmin(admin.ModelAdmin):
+    """Per-shop prices: the shop's storefront orders are priced at them instead of the list price."""
+
+    list_display = ("shop", "sku", "price", "updated_at")
+    list_select_related = ("shop", "sku")
+    list_filter = ("shop",)
+    search_fields = ("sku__code", "sku__name", "shop__code")
+    autocomplete_fields = ("shop", "sku")
+
+
+@admin.register(ShopDiscountPolicy)
+class ShopDiscountPolicyAdmin(admin.ModelAdmin):
+    """The discount a shop's storefront may grant per order; a shop without one grants none."""
+
+    list_display = ("shop", "max_rate", "max_amount")
+    list_select_related = ("shop",)
+    autocomplete_fields = ("shop",)

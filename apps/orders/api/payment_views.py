@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from apps.core.api.scoping import caller_shop, operator_name
 from apps.core.exceptions import Conflict, NotFound
 from apps.core.idempotency import idempotent
+from apps.orders.api.serializers import StrictSerializer
 from apps.orders.models import Order, OrderStatus
 from apps.payments import services
 from apps.payments.error_codes import PaymentErrorCode
@@ -21,7 +22,7 @@ from apps.payments.models import Provider
 
 
 class OrderPaymentStartApi(APIView):
-    class PaymentStartInputSerializer(serializers.Serializer):
+    class PaymentStartInputSerializer(StrictSerializer):
         provider = serializers.ChoiceField(choices=Provider.choices, help_text=gettext_lazy("wechat or alipay"))
 
     class PaymentStartOutputSerializer(serializers.Serializer):

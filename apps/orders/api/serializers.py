@@ -1,18 +1,38 @@
 """Order API serializers: inputs list their writable fields explicitly; status, amounts
 and ownership are never writable from outside."""
 
+from collections.abc import Mapping
+
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
-from apps.inventory.models import Sku
+from apps.core.exceptions import ApplicationError
+from apps.orders.error_codes import OrderErrorCode
 from apps.orders.models import Fulfillment, Order, OrderLine, OrderStatusLog
 from apps.orders.services import MAX_LINES, OrderLineInput, RecipientInput
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
-class RecipientInputSerializer(serializers.Serializer):
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know (400 ``unknown_field``) instead of dropping them: a
+    misspelt or retired field (``discount`` for ``discount_amount``) must not pass unnoticed.
+    Nested strict serializers check their own part of the body."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(str(name) for name in set(data) - set(self.fields))
+            if unknown:
+                raise ApplicationError(
+                    OrderErrorCode.UNKNOWN_FIELD,
+                    _("Unknown field(s): %(fields)s.") % {"fields": ", ".join(unknown)},
+                    {"fields": unknown},
+                )
+        return super().to_internal_value(data)
+
+
+class RecipientInputSerializer(StrictSerializer):
     name = serializers.CharField(max_length=64, label=gettext_lazy("Recipient"))
     phone = serializers.CharField(max_length=32, label=gettext_lazy("Phone"))
     province = serializers.CharField(max_length=32, label=gettext_lazy("Province"))
@@ -21,39 +41,29 @@ class RecipientInputSerializer(serializers.Serializer):
     address = serializers.CharField(max_length=255, label=gettext_lazy("Address"))
 
 
-class OrderLineInputSerializer(serializers.Serializer):
+class OrderLineInputSerializer(StrictSerializer):
+    """``unit_price`` is optional: the OMS prices the line; when given it must be the OMS's
+    current price (``price_mismatch`` otherwise), so a stale catalogue is noticed."""
+
     sku_code = serializers.CharField(max_length=64)
     quantity = serializers.IntegerField(min_value=1, max_value=100_000)
-    unit_price = serializers.DecimalField(min_value=0, **MONEY)
-    discount = serializers.DecimalField(min_value=0, default=0, **MONEY)
+    unit_price = serializers.DecimalField(min_value=0, required=False, **MONEY)
+    discount_amount = serializers.DecimalField(min_value=0, default=0, **MONEY)
 
 
-class OrderLinesInputSerializer(serializers.Serializer):
-    """Lines by SKU code; the codes are resolved to SKUs in one query."""
+class OrderLinesInputSerializer(StrictSerializer):
+    """Lines by SKU code; the order service resolves the codes with its one SKU read."""
 
     lines = OrderLineInputSerializer(many=True, min_length=1, max_length=MAX_LINES)
-
-    def validate_lines(self, lines: list[dict]) -> list[dict]:
-        codes = {line["sku_code"] for line in lines}
-        ids = dict(Sku.objects.filter(code__in=codes).values_list("code", "id"))
-        errors = {
-            str(index): {"sku_code": [_("Unknown SKU %(code)s.") % {"code": line["sku_code"]}]}
-            for index, line in enumerate(lines)
-            if line["sku_code"] not in ids
-        }
-        if errors:
-            raise serializers.ValidationError(errors)
-        for line in lines:
-            line["sku_id"] = ids[line["sku_code"]]
-        return lines
 
     def to_lines(self) -> list[OrderLineInput]:
         return [
             OrderLineInput(
-                sku_id=line["sku_id"],
+                sku_id=None,
+                sku_code=line["sku_code"],
                 quantity=line["quantity"],
-                unit_price=line["unit_price"],
-                discount_amount=line["discount"],
+                unit_price=line.get("unit_price"),
+                discount_amount=line["discount_amount"],
             )
             for line in self.validated_data["lines"]
         ]
@@ -62,7 +72,7 @@ class OrderLinesInputSerializer(serializers.Serializer):
 class OrderCreateInputSerializer(OrderLinesInputSerializer):
     buyer_id = serializers.CharField(max_length=64)
     recipient = RecipientInputSerializer()
-    discount = serializers.DecimalField(min_value=0, default=0, **MONEY)
+    discount_amount = serializers.DecimalField(min_value=0, default=0, **MONEY)
     buyer_message = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
     def to_recipient(self) -> RecipientInput:
@@ -152,21 +162,27 @@ class OrderDetailOutputSerializer(OrderListItemOutputSerializer):
         ]
 
 
+class OrderCreatedOutputSerializer(OrderDetailOutputSerializer):
+    """A new order as ``order_create`` returned it: lines and packages from what was written."""
+
+    lines = OrderLineOutputSerializer(source="written_lines", many=True)
+
+
 class OrderStatusLogOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = OrderStatusLog
         fields = ["from_status", "to_status", "operator", "remark", "created_at"]
 
 
-class OrderCancelInputSerializer(serializers.Serializer):
+class OrderCancelInputSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
 
-class OrderRemarkInputSerializer(serializers.Serializer):
+class OrderRemarkInputSerializer(StrictSerializer):
     remark = serializers.CharField(max_length=500, allow_blank=True)
 
 
-class OrderAddressInputSerializer(serializers.Serializer):
+class OrderAddressInputSerializer(StrictSerializer):
     recipient = RecipientInputSerializer()
 
     def to_recipient(self) -> RecipientInput:

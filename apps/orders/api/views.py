@@ -5,6 +5,7 @@ a 404, as if it did not exist); staff see all. Phone and address are masked unle
 caller is the order's shop or staff holding ``orders.view_personal_data``.
 """
 
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -13,12 +14,14 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core import signatures
 from apps.core.api.pagination import CursorPagination
 from apps.core.api.scoping import caller_shop, operator_name
 from apps.core.idempotency import idempotent
 from apps.orders.api.serializers import (
     OrderAddressInputSerializer,
     OrderCancelInputSerializer,
+    OrderCreatedOutputSerializer,
     OrderCreateInputSerializer,
     OrderDetailOutputSerializer,
     OrderLinesInputSerializer,
@@ -42,6 +45,7 @@ from apps.orders.services import (
     order_cancel,
     order_change_lines,
     order_create,
+    order_gate_refuse_sold_out,
     order_update_address,
     order_update_remark,
 )
@@ -85,7 +89,22 @@ ORDER_NO_PARAMETER = OpenApiParameter("order_no", OpenApiTypes.STR, OpenApiParam
 
 
 class OrderListCreateApi(OrderApi):
-    """``GET``: the caller's orders, newest first, cursor-paginated. ``POST``: create one."""
+    """``GET``: the caller's orders, newest first, cursor-paginated. ``POST``: create one.
+
+    A POST for a flash-sale SKU the gate counts as sold out is refused (409
+    ``insufficient_stock``) before authentication, the SKU read and the idempotency claim:
+    Redis only, from the body's SKU codes. Only requests that carry credentials (an app key or
+    a session) are answered so; the refusal creates nothing, and every accepted request is
+    still verified in full.
+    """
+
+    def initial(self, request, *args, **kwargs):
+        carries_credentials = signatures.HEADER_APP_KEY in request.headers or (
+            settings.SESSION_COOKIE_NAME in request.COOKIES
+        )
+        if request.method == "POST" and carries_credentials:
+            order_gate_refuse_sold_out(request.data)
+        super().initial(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="orders_list",
@@ -122,16 +141,20 @@ class OrderListCreateApi(OrderApi):
         serializer = OrderCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        shop = caller_shop(request)
         order = order_create(
-            shop=caller_shop(request),
+            shop=shop,
+            storefront=shop is not None,
             buyer_id=data["buyer_id"],
             lines=serializer.to_lines(),
             recipient=serializer.to_recipient(),
-            discount_amount=data["discount"],
+            discount_amount=data["discount_amount"],
             buyer_message=data["buyer_message"],
             actor=operator_name(request),
         )
-        return self.detail_response(order.order_no, status_code=status.HTTP_201_CREATED)
+        return Response(
+            self.present(OrderCreatedOutputSerializer(order).data, order.shop_id), status=status.HTTP_201_CREATED
+        )
 
 
 class OrderDetailApi(OrderApi):
@@ -205,5 +228,10 @@ class OrderLinesChangeApi(OrderApi):
         serializer = OrderLinesInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         self.order_for_caller(order_no)
-        order_change_lines(order_no=order_no, lines=serializer.to_lines(), actor=operator_name(request))
+        order_change_lines(
+            order_no=order_no,
+            lines=serializer.to_lines(),
+            actor=operator_name(request),
+            storefront=caller_shop(request) is not None,
+        )
         return self.detail_response(order_no)

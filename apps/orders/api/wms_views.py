@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api.authentication import SignedRequestAuthentication
+from apps.orders.api.serializers import StrictSerializer
 from apps.orders.models import FulfillmentLine
 from apps.orders.services.fulfillment import DELIVERY_STATUSES, fulfillment_mark_shipped, order_delivery_update
 
@@ -65,7 +66,7 @@ class WmsApi(APIView):
 
 
 class FulfillmentShippedApi(WmsApi):
-    class FulfillmentShippedInputSerializer(serializers.Serializer):
+    class FulfillmentShippedInputSerializer(StrictSerializer):
         carrier = serializers.CharField(max_length=32)
         tracking_no = serializers.CharField(max_length=64)
 
@@ -112,7 +113,7 @@ class FulfillmentShippedApi(WmsApi):
 
 
 class OrderDeliveryApi(WmsApi):
-    class OrderDeliveryInputSerializer(serializers.Serializer):
+    class OrderDeliveryInputSerializer(StrictSerializer):
         status = serializers.ChoiceField(choices=[str(s) for s in DELIVERY_STATUSES])
         remark = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 

@@ -12,12 +12,14 @@ from apps.orders.services.audit import (
 from apps.orders.services.create import (
     MAX_LINES,
     ON_SHORTAGE_HOLD,
+    OrderDraft,
     OrderLineInput,
     PaidInput,
     RecipientInput,
     order_create,
+    order_gate_refuse_sold_out,
+    orders_create,
 )
-from apps.orders.services.create_batch import PaidOrderDraft, orders_create_paid_batch
 from apps.orders.services.edits import order_change_lines, order_update_address, order_update_remark
 from apps.orders.services.fulfillment import (
     fulfillment_create_extra,
@@ -42,9 +44,9 @@ __all__ = [
     "MAX_LINES",
     "ON_SHORTAGE_HOLD",
     "PLATFORM_LOCKED",
+    "OrderDraft",
     "OrderLineInput",
     "PaidInput",
-    "PaidOrderDraft",
     "RecipientInput",
     "fulfillment_create_extra",
     "fulfillment_mark_shipped",
@@ -58,6 +60,7 @@ __all__ = [
     "order_delivery_update",
     "order_expire",
     "order_expire_overdue",
+    "order_gate_refuse_sold_out",
     "order_hold",
     "order_mark_paid",
     "order_note_amount_mismatch",
@@ -69,6 +72,6 @@ __all__ = [
     "order_update_address",
     "order_update_remark",
     "orders_complete_delivered",
-    "orders_create_paid_batch",
+    "orders_create",
     "orders_retry_out_of_stock",
 ]

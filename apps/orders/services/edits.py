@@ -12,17 +12,17 @@ from apps.core.money import ZERO
 from apps.inventory.services import stock_release
 from apps.orders.error_codes import OrderErrorCode
 from apps.orders.models import FS, Fulfillment, Order, OrderLine, OrderStatus
-from apps.orders.services.common import order_lock, order_record_change
+from apps.orders.services.common import order_lock, order_record_change, order_shop_warehouse_ids
 from apps.orders.services.create import (
     OrderLineInput,
     RecipientInput,
     order_amount,
     order_build_lines,
+    order_check_discount,
     order_clean_recipient,
     order_invalid,
     order_lines_insert_and_reserve,
     order_price,
-    order_shop_warehouse_ids,
     recipient_model_fields,
 )
 from apps.orders.services.merge import order_detach_from_merged
@@ -85,17 +85,27 @@ def order_update_remark(*, order_no: str, remark: str, actor: str) -> Order:
 
 
 def order_change_lines(
-    *, order_no: str, lines: list[OrderLineInput], actor: str, shipping_fee: Decimal | None = None
+    *,
+    order_no: str,
+    lines: list[OrderLineInput],
+    actor: str,
+    shipping_fee: Decimal | None = None,
+    storefront: bool = False,
 ) -> Order:
     """Replace an unpaid order's lines: re-priced (the order discount stays, the shipping
     fee follows the rule unless given) and re-reserved, all or nothing. Lines whose total
-    falls below the order discount are refused (``validation_error``), nothing changed."""
-    built_lines = order_build_lines(lines)
+    falls below the order discount are refused (``validation_error``), nothing changed.
+    A ``storefront`` change (the shop's app) is priced and its discounts checked as at
+    creation (``price_mismatch``, ``discount_not_allowed``)."""
     fee = None if shipping_fee is None else order_amount(shipping_fee, "shipping_fee")
     with transaction.atomic():
         order = order_lock(order_no=order_no)
         if order.status != S.PENDING_PAYMENT:
             raise _invalid_status(order, _("Only an unpaid order's lines can change (order %(order_no)s)."))
+        shop = order.shop if storefront else None
+        built_lines = order_build_lines(lines, shop=shop, storefront=shop is not None)
+        if shop is not None:
+            order_check_discount(shop=shop, lines=built_lines, discount_amount=order.discount_amount)
         order.total_amount = sum((line.line_total for line in built_lines), ZERO)
         order.shipping_fee, order.payable_amount = order_price(
             goods_total=order.total_amount, discount_amount=order.discount_amount, shipping_fee=fee

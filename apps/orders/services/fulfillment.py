@@ -44,8 +44,8 @@ from apps.orders.services.common import (
     order_cache_invalidate_on_commit,
     order_lock,
     order_record_change,
+    order_shop_warehouse_ids,
 )
-from apps.orders.services.create import order_shop_warehouse_ids
 from apps.orders.wms import WmsAlreadyShipped, WmsError, WmsFulfillment, WmsLine, get_wms_adapter
 
 logger = logging.getLogger(__name__)
