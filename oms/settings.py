@@ -293,6 +293,8 @@ WORKORDER_SLA_HOURS = {
 # lifetimes, and how many overdue unpaid orders one expiry sweep batch handles.
 ORDER_FREE_SHIPPING_THRESHOLD = env.str("ORDER_FREE_SHIPPING_THRESHOLD", default="99.00")  # Decimal string
 ORDER_SHIPPING_FEE = env.str("ORDER_SHIPPING_FEE", default="10.00")  # Decimal string
+# How long a process keeps a shop's warehouse list before reading it again (0: every order).
+SHOP_WAREHOUSES_CACHE_SECONDS = env.int("SHOP_WAREHOUSES_CACHE_SECONDS", default=30)
 # Unpaid orders (each holds stock) a buyer may have per shop; 0 turns the limit off.
 ORDER_MAX_UNPAID_PER_BUYER = env.int("ORDER_MAX_UNPAID_PER_BUYER", default=5)
 # A platform order paid below the OMS price by more than this share is held (price_anomaly).

@@ -2,7 +2,8 @@
 
 Rules (settings ``AUDIT_*``): a buyer message (a person should read it), payable above
 ``AUDIT_MAX_PAYABLE``, an incomplete or suspicious address (too short, or a keyword such as
-测试 / test / 自提), a blacklisted phone, and a suspected duplicate (same buyer, address and
+测试 / test / 自提), a blacklisted phone, a platform order paid below the OMS price of its goods
+by more than ``AUDIT_PRICE_ANOMALY_SHARE`` (``price_anomaly``), and a suspected duplicate (same buyer, address and
 SKUs within ``AUDIT_DUPLICATE_WINDOW_MINUTES``). A failing order goes ``on_hold`` with
 ``hold_reasons`` (``[{"code", "message"}]``); a passing one is allocated at once, in the same
 transaction. A reason names the rule that matched (the keyword, the other order), never the
@@ -37,6 +38,7 @@ from apps.inventory.selectors import sellable_by_sku
 from apps.orders.models import BlacklistedPhone, Order, OrderStatus
 from apps.orders.services.allocation import order_allocate_locked
 from apps.orders.services.common import order_apply_transition, order_lock, order_record_change
+from apps.orders.services.create import order_skus
 from apps.orders.services.fulfillment import FulfillmentErrorCode
 from apps.orders.services.shortage import (
     is_out_of_stock,
@@ -102,6 +104,9 @@ def audit_findings(order: Order) -> list[dict]:
             )
     if order.recipient_phone and BlacklistedPhone.objects.filter(phone=order.recipient_phone.strip()).exists():
         findings.append(_reason("phone_blacklisted", _("The recipient's phone is blacklisted.")))
+    anomaly = _price_anomaly(order)
+    if anomaly:
+        findings.append(anomaly)
     duplicate = _duplicate_of(order)
     if duplicate:
         findings.append(
@@ -112,6 +117,29 @@ def audit_findings(order: Order) -> list[dict]:
             )
         )
     return findings
+
+
+def _price_anomaly(order: Order) -> dict | None:
+    """A platform order (it keeps the platform's prices) paid below the OMS's price of its
+    goods (shop prices, else list prices) by more than ``AUDIT_PRICE_ANOMALY_SHARE``: a
+    mispriced listing or an abused coupon; a person should look before it ships."""
+    if not order.platform_order_id:
+        return None
+    lines = list(order.lines.all())
+    prices = order_skus({line.sku_id for line in lines}, shop=order.shop)
+    oms_total = sum(
+        (prices[line.sku_id].catalogue_price * line.quantity for line in lines if line.sku_id in prices), Decimal(0)
+    )
+    floor = (oms_total * (1 - Decimal(settings.AUDIT_PRICE_ANOMALY_SHARE))).quantize(Decimal("0.01"))
+    if order.paid_amount >= floor:
+        return None
+    return _reason(
+        "price_anomaly",
+        _("Paid %(paid)s, below the OMS price %(price)s by more than the allowed share.")
+        % {"paid": f"{order.paid_amount:.2f}", "price": f"{oms_total:.2f}"},
+        paid=f"{order.paid_amount:.2f}",
+        oms_price=f"{oms_total:.2f}",
+    )
 
 
 def _duplicate_of(order: Order) -> str | None:

@@ -1,5 +1,6 @@
 """The one way an order changes: lock, transition, log, publish — in the caller's transaction."""
 
+import time
 from collections import defaultdict
 from uuid import uuid4
 
@@ -59,15 +60,46 @@ def order_shop_warehouse_ids(order: Order) -> list[int]:
     return shops_warehouse_ids({order.shop_id}).get(order.shop_id, [])
 
 
+# Per process: shop id -> (read at, its warehouse ids). Changes made in this process drop the
+# entry at once (``shop_warehouses_forget``, connected in ``OrdersConfig.ready``); other
+# processes see them within ``SHOP_WAREHOUSES_CACHE_SECONDS``.
+_shop_warehouses: dict[int, tuple[float, list[int]]] = {}
+
+
 def shops_warehouse_ids(shop_ids: set[int]) -> dict[int, list[int]]:
-    """Per shop, the warehouses it ships from (a shop listing none: any warehouse); one query."""
+    """Per shop, the warehouses it ships from (a shop listing none: any warehouse); at most
+    one query, none when every shop is cached."""
     if not shop_ids:
         return {}
-    through = Order.shop.field.related_model.warehouses.through
-    found: dict[int, list[int]] = defaultdict(list)
-    for shop_id, warehouse_id in through.objects.filter(shop_id__in=shop_ids).values_list("shop_id", "warehouse_id"):
-        found[shop_id].append(warehouse_id)
+    now = time.monotonic()
+    ttl = settings.SHOP_WAREHOUSES_CACHE_SECONDS
+    found: dict[int, list[int]] = {}
+    missing = set()
+    for shop_id in shop_ids:
+        cached = _shop_warehouses.get(shop_id)
+        if cached is not None and now - cached[0] < ttl:
+            found[shop_id] = cached[1]
+        else:
+            missing.add(shop_id)
+    if missing:
+        read: dict[int, list[int]] = defaultdict(list)
+        through = Order.shop.field.related_model.warehouses.through
+        for shop_id, warehouse_id in through.objects.filter(shop_id__in=missing).values_list("shop_id", "warehouse_id"):
+            read[shop_id].append(warehouse_id)
+        for shop_id in missing:
+            found[shop_id] = sorted(read.get(shop_id, []))
+            if ttl > 0:
+                _shop_warehouses[shop_id] = (now, found[shop_id])
     return found
+
+
+def shop_warehouses_forget(*, instance=None, pk_set=None, model=None, **kwargs) -> None:
+    """Signal receiver: a shop or its warehouse list changed; drop what this process cached."""
+    shop_model = Order.shop.field.related_model
+    if isinstance(instance, shop_model):
+        _shop_warehouses.pop(instance.pk, None)
+    else:  # the reverse side: warehouses whose shops changed
+        _shop_warehouses.clear()
 
 
 def order_event_payload(order: Order) -> dict:

@@ -13,7 +13,8 @@ from typing import Literal
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -117,14 +118,27 @@ def _too_large(what: str) -> str:
     }
 
 
-def order_skus(sku_ids, *, codes=(), shop=None) -> dict[int, Sku]:
+def order_skus(sku_ids, *, codes=(), shop=None, unpaid_buyer: str | None = None) -> dict[int, Sku]:
     """id -> Sku for ``sku_ids`` and ``codes`` in one query, each with ``catalogue_price``:
-    the shop's own price (``ShopPrice``) where staff set one, else the list price."""
+    the shop's own price (``ShopPrice``) where staff set one, else the list price.
+
+    With ``unpaid_buyer`` the same statement counts that buyer's unpaid orders in ``shop``
+    (``Sku.buyer_unpaid``, for ``order_check_unpaid_limit``): the plan's reads stay one.
+    """
     skus = Sku.objects.filter(Q(pk__in=list(sku_ids)) | Q(code__in=list(codes)))
     if shop is not None:
         skus = skus.annotate(
             shop_price=Subquery(ShopPrice.objects.filter(shop=shop, sku=OuterRef("pk")).values("price")[:1])
         )
+    if shop is not None and unpaid_buyer is not None:
+        unpaid = (
+            Order.objects.filter(shop=shop, buyer_id=unpaid_buyer, status=OrderStatus.PENDING_PAYMENT)
+            .order_by()
+            .values("shop")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        skus = skus.annotate(buyer_unpaid=Coalesce(Subquery(unpaid), 0))
     found = {}
     for sku in skus:
         shop_price = getattr(sku, "shop_price", None)
@@ -374,7 +388,8 @@ def order_prepare(
     discount = order_amount(discount_amount, "discount_amount")
     if storefront:
         order_check_discount(shop=shop, lines=built_lines, discount_amount=discount)
-        order_check_unpaid_limit(shop=shop, buyer_id=buyer_id)
+        counted = {getattr(line.sku, "buyer_unpaid", None) for line in built_lines}
+        order_check_unpaid_limit(shop=shop, buyer_id=buyer_id, counted=counted.pop() if len(counted) == 1 else None)
     fee = None if shipping_fee is None else order_amount(shipping_fee, "shipping_fee")
     goods_total = sum((line.line_total for line in built_lines), ZERO)
     fee, payable = order_price(goods_total=goods_total, discount_amount=discount, shipping_fee=fee)
@@ -400,14 +415,17 @@ def order_prepare(
     return order, built_lines
 
 
-def order_check_unpaid_limit(*, shop, buyer_id: str) -> None:
+def order_check_unpaid_limit(*, shop, buyer_id: str, counted: int | None = None) -> None:
     """At most ``ORDER_MAX_UNPAID_PER_BUYER`` unpaid orders (each holds stock) per buyer and
-    shop; one more is ``too_many_unpaid_orders`` (409). Counted before the write: two orders
-    of one buyer at the same instant may both pass, which a limit against hoarding tolerates."""
+    shop; one more is ``too_many_unpaid_orders`` (409). Counted before the write (``counted``
+    when ``order_skus`` did it already): two orders of one buyer at the same instant may both
+    pass, which a limit against hoarding tolerates."""
     limit = settings.ORDER_MAX_UNPAID_PER_BUYER
     if not limit:
         return
-    unpaid = Order.objects.filter(shop=shop, buyer_id=buyer_id, status=OrderStatus.PENDING_PAYMENT)[:limit].count()
+    unpaid = counted
+    if unpaid is None:
+        unpaid = Order.objects.filter(shop=shop, buyer_id=buyer_id, status=OrderStatus.PENDING_PAYMENT).count()
     if unpaid >= limit:
         raise Conflict(
             OrderErrorCode.TOO_MANY_UNPAID_ORDERS,
@@ -614,10 +632,12 @@ def _prepare(drafts: list[OrderDraft], results: list) -> list[_Prepared]:
         return []
     shops = {getattr(d.shop, "pk", None) for d in drafts}
     pricing_shop = drafts[0].shop if len(shops) == 1 else None
+    one_buyer = len(drafts) == 1 and drafts[0].storefront
     skus = order_skus(
         {line.sku_id for d in drafts for line in d.lines if line.sku_id is not None},
         codes={line.sku_code for d in drafts for line in d.lines if line.sku_id is None and line.sku_code},
         shop=pricing_shop,
+        unpaid_buyer=(drafts[0].buyer_id or "").strip() if one_buyer else None,
     )
     prepared = []
     for index, draft in enumerate(drafts):
