@@ -304,3 +304,20 @@ def test_a_sold_out_hot_sku_is_refused_with_fewer_queries_than_a_database_refusa
     # The gate answers from Redis before authentication, the SKU read and the idempotency claim.
     assert refusals[hot.code] == 0
     assert refusals[sku.code] > 0
+
+
+def test_a_signed_flash_sale_refusal_runs_no_sql_and_signatures_are_still_checked(
+    signed, sku, warehouse, api_client, django_assert_num_queries
+):
+    hot = SkuFactory(is_hot=True, price=Decimal("30.00"))
+    receive(hot, warehouse, 1)
+    gate_sync()
+    assert signed.post("/api/v1/orders", _body(hot, quantity=1)).status_code == 201
+    with django_assert_num_queries(0):
+        refused = signed.post("/api/v1/orders", _body(hot, quantity=1), headers={"Idempotency-Key": "late"})
+    assert (refused.status_code, refused.json()["code"]) == (409, "insufficient_stock")
+
+    before = _counts()
+    assert signed.post("/api/v1/orders", _body(sku), secret="forged").status_code == 401
+    assert api_client.post("/api/v1/orders", _body(hot, quantity=1), format="json").status_code in (401, 403)
+    assert _counts() == before

@@ -595,6 +595,12 @@ def _create(drafts: list[OrderDraft], *, actor: str) -> list[Order | Application
         ]
     )
     codes = {line.sku_id: line.sku_code for p in prepared for line in p.lines}
+    refused = [p for p in prepared if p.order.order_no in plan.shortages and p.draft.on_shortage == ON_SHORTAGE_REFUSE]
+    if len(refused) == len(prepared):  # nothing to write: no transaction at all
+        for p in refused:
+            results[p.index] = plan.insufficient(p.order.order_no, codes)
+        stock_plan_abandon(plan)
+        return results
     savepoint = any(p.order.platform_order_id for p in prepared)
     try:
         with transaction.atomic(savepoint=savepoint):
