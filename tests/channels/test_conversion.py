@@ -184,7 +184,8 @@ def test_a_refund_request_after_shipment_goes_to_after_sales_once(make_shop):
     }
 
 
-def test_a_batch_runs_the_same_number_of_queries_for_5_orders_as_for_50(make_shop):
+def test_a_batch_runs_the_same_number_of_queries_for_5_orders_as_for_50(make_shop, settings):
+    settings.SHOP_WAREHOUSES_CACHE_SECONDS = 0  # both batches read the shop's warehouses
     ps = make_shop("douyin", stock=1000)
     push(ps, *[platform_order(ps, f"Q{index:03d}") for index in range(5)])
     with CaptureQueriesContext(connection) as five:
