@@ -20,16 +20,18 @@ from apps.inventory.services.movements import (
     stock_transfer_receive,
     stock_transfer_ship,
 )
-from apps.inventory.services.reservations import (
+from apps.inventory.services.planning import (
     BatchReservation,
     ReservationPlan,
     ReserveItem,
-    reservation_claims_purge,
-    stock_consume,
     stock_plan,
     stock_plan_abandon,
     stock_plan_record,
     stock_plan_take,
+)
+from apps.inventory.services.reservations import (
+    reservation_claims_purge,
+    stock_consume,
     stock_reallocate,
     stock_release,
     stock_reserve,

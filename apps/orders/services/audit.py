@@ -38,8 +38,8 @@ from apps.inventory.selectors import sellable_by_sku
 from apps.orders.models import BlacklistedPhone, Order, OrderStatus
 from apps.orders.services.allocation import order_allocate_locked
 from apps.orders.services.common import order_apply_transition, order_lock, order_record_change
-from apps.orders.services.create import order_skus
 from apps.orders.services.fulfillment import FulfillmentErrorCode
+from apps.orders.services.pricing import order_skus
 from apps.orders.services.shortage import (
     is_out_of_stock,
     order_hold_out_of_stock,

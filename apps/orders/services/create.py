@@ -8,13 +8,11 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -38,12 +36,13 @@ from apps.inventory.services import (
     stock_reserve,
 )
 from apps.orders.error_codes import OrderErrorCode
-from apps.orders.models import Order, OrderLine, OrderStatus, OrderStatusLog, ShopDiscountPolicy, ShopPrice
+from apps.orders.models import Order, OrderLine, OrderStatus, OrderStatusLog
 from apps.orders.services.common import (
     order_cache_invalidate_on_commit,
     order_event_payload,
     shops_warehouse_ids,
 )
+from apps.orders.services.pricing import order_check_discount, order_check_unpaid_limit, order_skus
 from apps.orders.services.shortage import order_hold_out_of_stock
 
 logger = logging.getLogger(__name__)
@@ -116,35 +115,6 @@ def _too_large(what: str) -> str:
         "what": what,
         "max": f"{MAX_AMOUNT:.2f}",
     }
-
-
-def order_skus(sku_ids, *, codes=(), shop=None, unpaid_buyer: str | None = None) -> dict[int, Sku]:
-    """id -> Sku for ``sku_ids`` and ``codes`` in one query, each with ``catalogue_price``:
-    the shop's own price (``ShopPrice``) where staff set one, else the list price.
-
-    With ``unpaid_buyer`` the same statement counts that buyer's unpaid orders in ``shop``
-    (``Sku.buyer_unpaid``, for ``order_check_unpaid_limit``): the plan's reads stay one.
-    """
-    skus = Sku.objects.filter(Q(pk__in=list(sku_ids)) | Q(code__in=list(codes)))
-    if shop is not None:
-        skus = skus.annotate(
-            shop_price=Subquery(ShopPrice.objects.filter(shop=shop, sku=OuterRef("pk")).values("price")[:1])
-        )
-    if shop is not None and unpaid_buyer is not None:
-        unpaid = (
-            Order.objects.filter(shop=shop, buyer_id=unpaid_buyer, status=OrderStatus.PENDING_PAYMENT)
-            .order_by()
-            .values("shop")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
-        skus = skus.annotate(buyer_unpaid=Coalesce(Subquery(unpaid), 0))
-    found = {}
-    for sku in skus:
-        shop_price = getattr(sku, "shop_price", None)
-        sku.catalogue_price = sku.price if shop_price is None else shop_price
-        found[sku.pk] = sku
-    return found
 
 
 def order_build_lines(
@@ -232,27 +202,6 @@ def order_build_lines(
             {"lines": mismatches},
         )
     return built
-
-
-def order_check_discount(*, shop, lines: list[OrderLine], discount_amount: Decimal) -> None:
-    """A storefront order's discounts (the order's and its lines' together) within what its
-    shop may grant (``ShopDiscountPolicy``: a share of the goods and an amount; none without
-    a policy). Beyond it: ``discount_not_allowed`` (422). Queries only when there is a discount."""
-    total = discount_amount + sum((line.discount_amount for line in lines), ZERO)
-    if total <= ZERO:
-        return
-    goods = sum((line.unit_price * line.quantity for line in lines), ZERO)
-    policy = ShopDiscountPolicy.objects.filter(shop=shop).first()
-    allowed = ZERO
-    if policy is not None:
-        allowed = min(policy.max_amount, (goods * policy.max_rate).quantize(Decimal("0.01"), rounding=ROUND_DOWN))
-    if total > allowed:
-        raise Unprocessable(
-            OrderErrorCode.DISCOUNT_NOT_ALLOWED,
-            _("A discount of %(discount)s is more than this shop may grant on this order (%(allowed)s).")
-            % {"discount": f"{total:.2f}", "allowed": f"{allowed:.2f}"},
-            {"discount_amount": f"{total:.2f}", "allowed": f"{allowed:.2f}"},
-        )
 
 
 RECIPIENT_LIMITS = {"name": 64, "phone": 32, "province": 32, "city": 32, "district": 32, "address": 255}
@@ -413,25 +362,6 @@ def order_prepare(
     else:
         order.payment_deadline = timezone.now() + timedelta(minutes=settings.PAYMENT_DEADLINE_MINUTES)
     return order, built_lines
-
-
-def order_check_unpaid_limit(*, shop, buyer_id: str, counted: int | None = None) -> None:
-    """At most ``ORDER_MAX_UNPAID_PER_BUYER`` unpaid orders (each holds stock) per buyer and
-    shop; one more is ``too_many_unpaid_orders`` (409). Counted before the write (``counted``
-    when ``order_skus`` did it already): two orders of one buyer at the same instant may both
-    pass, which a limit against hoarding tolerates."""
-    limit = settings.ORDER_MAX_UNPAID_PER_BUYER
-    if not limit:
-        return
-    unpaid = counted
-    if unpaid is None:
-        unpaid = Order.objects.filter(shop=shop, buyer_id=buyer_id, status=OrderStatus.PENDING_PAYMENT).count()
-    if unpaid >= limit:
-        raise Conflict(
-            OrderErrorCode.TOO_MANY_UNPAID_ORDERS,
-            _("This buyer already has %(count)d unpaid orders; pay or cancel one first.") % {"count": unpaid},
-            {"unpaid": unpaid, "limit": limit},
-        )
 
 
 def order_gate_refuse_sold_out(body) -> None:

@@ -18,7 +18,6 @@ from apps.orders.services.create import (
     RecipientInput,
     order_amount,
     order_build_lines,
-    order_check_discount,
     order_clean_recipient,
     order_invalid,
     order_lines_insert_and_reserve,
@@ -26,6 +25,7 @@ from apps.orders.services.create import (
     recipient_model_fields,
 )
 from apps.orders.services.merge import order_detach_from_merged
+from apps.orders.services.pricing import order_check_discount
 
 S = OrderStatus
 ADDRESS_EDITABLE = frozenset({S.PENDING_PAYMENT, S.PAID, S.ON_HOLD, S.PENDING_SHIPMENT})
