@@ -5,6 +5,8 @@ a 404, as if it did not exist); staff see all. Phone and address are masked unle
 caller is the order's shop or staff holding ``orders.view_personal_data``.
 """
 
+import json
+
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -103,7 +105,12 @@ class OrderListCreateApi(OrderApi):
             settings.SESSION_COOKIE_NAME in request.COOKIES
         )
         if request.method == "POST" and carries_credentials:
-            order_gate_refuse_sold_out(request.data)
+            # The raw body, not request.data: the signature is checked over the same bytes later.
+            try:
+                body = json.loads(request.body)
+            except ValueError:
+                body = None
+            order_gate_refuse_sold_out(body)
         super().initial(request, *args, **kwargs)
 
     @extend_schema(
