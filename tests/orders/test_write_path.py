@@ -14,7 +14,7 @@ from apps.inventory.selectors import ledger_mismatches
 from apps.inventory.services import StockRequest, stock_reserve
 from apps.orders.models import Order, OrderStatusLog
 from apps.orders.services import order_create
-from tests.orders.factories import SkuFactory, line, receive, recipient, stock_of
+from tests.orders.factories import SkuFactory, WarehouseFactory, line, receive, recipient, stock_of
 
 pytestmark = pytest.mark.django_db
 
@@ -86,3 +86,19 @@ def test_reserving_one_reference_runs_8_statements(three_skus, django_assert_num
             operator="t",
         )
     assert Reservation.objects.filter(reference="R-1").count() == 3
+
+
+def test_a_change_of_the_shop_warehouses_applies_to_the_next_order_at_once(shop, warehouse, django_assert_num_queries):
+    sku = SkuFactory(price=Decimal("30.00"))
+    other = WarehouseFactory()
+    receive(sku, warehouse, 5)
+    receive(sku, other, 5)
+    shop.warehouses.set([warehouse])
+    first = order_create(shop=shop, buyer_id="b", lines=[line(sku, 1, "30.00")], recipient=recipient(), actor="t")
+    shop.warehouses.set([other])
+    second = order_create(shop=shop, buyer_id="b", lines=[line(sku, 1, "30.00")], recipient=recipient(), actor="t")
+
+    assert Reservation.objects.get(reference=first.order_no).stock.warehouse_id == warehouse.pk
+    assert Reservation.objects.get(reference=second.order_no).stock.warehouse_id == other.pk
+    with django_assert_num_queries(10):  # the shop's warehouses come from the process's cache
+        order_create(shop=shop, buyer_id="b", lines=[line(sku, 1, "30.00")], recipient=recipient(), actor="t")
