@@ -108,8 +108,8 @@ class OrderListCreateApi(OrderApi):
             # The raw body, not request.data: the signature is checked over the same bytes later.
             try:
                 body = json.loads(request.body)
-            except ValueError:
-                body = None
+            except (ValueError, RecursionError):
+                body = None  # the parser answers bad or too deeply nested JSON itself
             order_gate_refuse_sold_out(body)
         super().initial(request, *args, **kwargs)
 
