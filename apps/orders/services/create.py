@@ -1,4 +1,6 @@
-"""Order creation: validate, price, number, reserve stock and record, in one transaction.
+"""Order creation, one path for the API's one order and a platform's 500 (``orders_create``;
+``order_create`` is a batch of one): validate, price, number and plan the stock outside the
+transaction, then one short transaction that only writes.
 
 The helpers that check lines and recipients and price an order are shared with the edits
 (``services.edits``), so a changed order is validated and priced exactly as a new one.
