@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "apps.core",
+    "apps.shops",
     "apps.inventory",
     "apps.payments",
     "apps.orders",
@@ -168,7 +169,7 @@ if not DEBUG:
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "apps.channels.authentication.ShopSignatureAuthentication",
+        "apps.shops.authentication.ShopSignatureAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

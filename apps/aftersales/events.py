@@ -12,11 +12,11 @@ from apps.aftersales.services.aftersales import (
     aftersale_refund_settled,
     aftersale_replacement_shipped,
 )
-from apps.channels.models import Shop
 from apps.core.alerts import alert_raise
 from apps.core.exceptions import ApplicationError
 from apps.core.outbox import outbox_consumer
 from apps.orders.models import Fulfillment
+from apps.shops.models import Shop
 
 logger = logging.getLogger(__name__)
 

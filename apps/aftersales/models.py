@@ -68,7 +68,7 @@ class AfterSale(FSMModelMixin, models.Model):
         "orders.Order", on_delete=models.PROTECT, related_name="aftersales", verbose_name=_("order")
     )
     shop = models.ForeignKey(
-        "channels.Shop", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("shop")
+        "shops.Shop", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("shop")
     )
     type = models.CharField(_("type"), max_length=16, choices=AfterSaleType.choices)
     status = FSMField(_("status"), max_length=16, choices=AfterSaleStatus.choices, default=A.REQUESTED, protected=True)

@@ -5,15 +5,18 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from apps.channels import services
-from apps.channels.models import Platform, PullRun, RawOrder, ShipmentWriteBack, Shop, SkuMapping, StockPush
+from apps.channels.models import PullRun, RawOrder, ShipmentWriteBack, SkuMapping, StockPush
 from apps.core.admin_actions import admin_actor
 from apps.core.exceptions import ApplicationError
+from apps.inventory.models import Warehouse
 from apps.orders.selectors import mask_text
+from apps.shops.models import Platform, Shop
 
 PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
 PERSONAL_KEY_PARTS = ("mobile", "tel", "phone", "receiver", "fullname", "address", "user_name", "detail")
@@ -74,6 +77,13 @@ class ShopForm(forms.ModelForm):
             "access_token). Stored encrypted and never shown. Leave empty to keep the current token."
         ),
     )
+    # The shop's warehouses are inventory's relation (``ShopWarehouse``), so not a shop field.
+    warehouses = forms.ModelMultipleChoiceField(
+        label=_("warehouses"),
+        queryset=Warehouse.objects.all(),
+        required=False,
+        widget=FilteredSelectMultiple(_("warehouses"), is_stacked=False),
+    )
     new_access_token_expires_at = forms.DateTimeField(
         label=_("new access token expires at"),
         required=False,
@@ -94,8 +104,12 @@ class ShopForm(forms.ModelForm):
             "pull_cursor",
             "stock_sync_ratio",
             "safety_stock",
-            "warehouses",
         ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["warehouses"].initial = self.instance.warehouses.all()
 
     def clean(self):
         cleaned = super().clean()
@@ -147,7 +161,6 @@ class ShopAdmin(admin.ModelAdmin):
         "pull_failures",
         "created_at",
     )
-    filter_horizontal = ("warehouses",)
     inlines = [PullRunInline]
     actions = ["pull_now", "full_stock_sync"]
 
@@ -172,6 +185,10 @@ class ShopAdmin(admin.ModelAdmin):
                 expires_at=form.cleaned_data.get("new_access_token_expires_at"),
                 actor=admin_actor(request),
             )
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        form.instance.warehouses.set(form.cleaned_data["warehouses"])
 
     @admin.action(description=_("Pull orders now"))
     def pull_now(self, request, queryset):

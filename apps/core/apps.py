@@ -6,7 +6,3 @@ class CoreConfig(AppConfig):
     name = "apps.core"
     label = "core"
     verbose_name = _("Core")
-
-    def ready(self) -> None:
-        # Registers the OpenAPI descriptions of our signature authenticators.
-        from apps.core.api import schema  # noqa: F401

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.response import Response
 
-from apps.core.api.scoping import caller_shop
+from apps.core.api.authentication import SignedCaller
 from apps.core.db import retry_on_deadlock
 from apps.core.error_codes import CoreErrorCode
 from apps.core.exceptions import ApplicationError, Unprocessable
@@ -34,9 +34,8 @@ class _Refused(Exception):
 
 
 def _scope(request) -> str:
-    shop = caller_shop(request)
-    if shop is not None:
-        return f"shop:{shop.pk}"
+    if isinstance(request.user, SignedCaller):
+        return request.user.caller_key
     return f"user:{getattr(request.user, 'pk', None) or 'anonymous'}"
 
 

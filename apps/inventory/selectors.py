@@ -1,5 +1,6 @@
 """Reads of inventory that are more than one ``.get()``."""
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db.models import F, Q, QuerySet, Sum, Value
@@ -9,7 +10,7 @@ from django.utils.translation import gettext as _
 from apps.core.exceptions import NotFound
 from apps.inventory.domain import Allocation
 from apps.inventory.error_codes import InventoryErrorCode
-from apps.inventory.models import Reservation, Sku, Stock, StockMovement, Transfer
+from apps.inventory.models import Reservation, ShopWarehouse, Sku, Stock, StockMovement, Transfer
 
 
 def reservations_for(reference: str) -> list[Allocation]:
@@ -157,3 +158,14 @@ def sku_sellable_stock_rows(*, sku: Sku, warehouse_ids: list[int] | None = None)
     if warehouse_ids is not None:
         qs = qs.filter(warehouse_id__in=warehouse_ids)
     return list(qs.order_by("warehouse__priority", "warehouse__code"))
+
+
+def shops_warehouse_ids(shop_ids: set[int]) -> dict[int, list[int]]:
+    """Per shop, the warehouses it ships from (a shop listing none: any warehouse); one query."""
+    if not shop_ids:
+        return {}
+    found: dict[int, list[int]] = defaultdict(list)
+    rows = ShopWarehouse.objects.filter(shop_id__in=shop_ids).values_list("shop_id", "warehouse_id")
+    for shop_id, warehouse_id in rows:
+        found[shop_id].append(warehouse_id)
+    return found

@@ -10,6 +10,9 @@ class OrdersConfig(AppConfig):
     verbose_name = _("Orders")
 
     def ready(self) -> None:
+        # Registers the OpenAPI description of the WMS signature authenticator.
+        from apps.orders.api import schema  # noqa: F401
+
         # Outbox consumers register themselves when their modules are imported.
         for module in (f"{self.name}.events", f"{self.name}.search.events"):
             try:

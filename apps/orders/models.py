@@ -33,7 +33,7 @@ class Order(FSMModelMixin, models.Model):
 
     order_no = models.CharField(_("order number"), max_length=20, unique=True)
     shop = models.ForeignKey(
-        "channels.Shop", on_delete=models.PROTECT, null=True, blank=True, related_name="orders", verbose_name=_("shop")
+        "shops.Shop", on_delete=models.PROTECT, null=True, blank=True, related_name="orders", verbose_name=_("shop")
     )
     platform = models.CharField(_("platform"), max_length=16, blank=True, db_index=True)
     # NULL for our own API orders, so the per-shop unique constraint ignores them.

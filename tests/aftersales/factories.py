@@ -15,7 +15,6 @@ import factory
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from apps.channels.models import Shop
 from apps.core.numbers import next_number
 from apps.core.outbox import outbox_relay
 from apps.inventory.models import Sku, Stock, Warehouse
@@ -26,6 +25,7 @@ from apps.orders.services.fulfillment import fulfillment_mark_shipped, order_del
 from apps.payments.models import Payment, Refund, RefundStatus
 from apps.payments.providers.base import RefundResult, RefundState, TradeResult, TradeState
 from apps.payments.services import payment_apply_trade, refund_apply_result
+from apps.shops.models import Shop
 
 _buyers = itertools.count(1)
 SHOP_SECRET = "aftersales-shop-secret"

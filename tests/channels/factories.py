@@ -1,7 +1,8 @@
 import factory
 
-from apps.channels.models import Shop, SkuMapping
+from apps.channels.models import SkuMapping
 from apps.inventory.models import Sku, Warehouse
+from apps.shops.models import Shop
 
 
 class WarehouseFactory(factory.django.DjangoModelFactory):

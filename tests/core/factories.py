@@ -1,7 +1,7 @@
 import factory
 from django.contrib.auth import get_user_model
 
-from apps.channels.models import Platform, Shop
+from apps.shops.models import Platform, Shop
 
 
 class UserFactory(factory.django.DjangoModelFactory):

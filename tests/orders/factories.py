@@ -11,11 +11,11 @@ import factory
 from django.contrib.auth import get_user_model
 from factory.django import DjangoModelFactory
 
-from apps.channels.models import Platform, Shop
 from apps.inventory.models import Sku, Stock, Warehouse
 from apps.inventory.services import stock_receive
 from apps.orders.models import Order
 from apps.orders.services import OrderLineInput, PaidInput, RecipientInput, order_create, order_mark_paid
+from apps.shops.models import Platform, Shop
 
 SHOP_SECRET = "orders-test-secret"
 

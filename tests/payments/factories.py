@@ -24,7 +24,7 @@ class PaymentFactory(factory.django.DjangoModelFactory):
 
 class ShopFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = "channels.Shop"
+        model = "shops.Shop"
 
     code = factory.Sequence(lambda n: f"pay-shop-{n}")
     name = factory.Sequence(lambda n: f"Payments shop {n}")

@@ -28,8 +28,9 @@ from apps.aftersales.services.aftersales import (
     aftersale_return_shipment,
 )
 from apps.core.api.pagination import CursorPagination
-from apps.core.api.scoping import caller_shop, operator_name
+from apps.core.api.scoping import operator_name
 from apps.core.idempotency import idempotent
+from apps.shops.authentication import caller_shop
 
 
 class IsStaffOrShop(permissions.BasePermission):

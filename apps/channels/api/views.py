@@ -9,8 +9,9 @@ from rest_framework.views import APIView
 from apps.channels import services
 from apps.channels.api.serializers import PushResponseSerializer
 from apps.channels.error_codes import ChannelErrorCode
-from apps.core.api.scoping import caller_shop, operator_name
+from apps.core.api.scoping import operator_name
 from apps.core.exceptions import ApplicationError
+from apps.shops.authentication import caller_shop
 
 
 class RawOrderPushApi(APIView):

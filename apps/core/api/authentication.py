@@ -7,12 +7,29 @@ the same generic 401 and the reason goes to the log.
 
 import logging
 
+from django.contrib.auth.models import AnonymousUser
 from django.utils.translation import gettext as _
 from rest_framework import authentication, exceptions
 
 from apps.core import signatures
 
 logger = logging.getLogger(__name__)
+
+
+class SignedCaller(AnonymousUser):
+    """The app behind a signed request: authenticated, with no staff rights.
+
+    ``caller_key`` is stable per caller (idempotency keys are scoped by it); ``str()`` names it
+    in logs and status histories.
+    """
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def caller_key(self) -> str:
+        raise NotImplementedError
 
 
 class SignedRequestAuthentication(authentication.BaseAuthentication):

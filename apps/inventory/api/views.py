@@ -12,9 +12,9 @@ from rest_framework import permissions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api.scoping import caller_shop
 from apps.inventory.api.serializers import SkuStockOutputSerializer
 from apps.inventory.selectors import sku_get_by_code, sku_sellable_stock_rows, sku_stock_rows
+from apps.shops.authentication import caller_shop
 
 
 class IsStaffOrShop(permissions.BasePermission):

@@ -11,13 +11,14 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api.scoping import caller_shop, operator_name
+from apps.core.api.scoping import operator_name
 from apps.core.exceptions import Conflict, NotFound
 from apps.core.idempotency import idempotent
 from apps.orders.models import Order, OrderStatus
 from apps.payments import services
 from apps.payments.error_codes import PaymentErrorCode
 from apps.payments.models import Provider
+from apps.shops.authentication import caller_shop
 
 
 class OrderPaymentStartApi(APIView):

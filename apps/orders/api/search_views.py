@@ -19,11 +19,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api.dates import is_storable
-from apps.core.api.scoping import caller_shop
 from apps.orders.models import Order, OrderLine, OrderStatus
 from apps.orders.search import OrderQuery, get_backend
 from apps.orders.search.base import DEFAULT_SORT, MAX_PAGE_SIZE, SORTS
 from apps.orders.selectors import mask_phone, mask_text
+from apps.shops.authentication import caller_shop
 
 PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
 

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api.pagination import CursorPagination
-from apps.core.api.scoping import caller_shop, operator_name
+from apps.core.api.scoping import operator_name
 from apps.core.idempotency import idempotent
 from apps.orders.api.serializers import (
     OrderAddressInputSerializer,
@@ -45,6 +45,7 @@ from apps.orders.services import (
     order_update_address,
     order_update_remark,
 )
+from apps.shops.authentication import caller_shop
 
 PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
 

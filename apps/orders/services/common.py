@@ -1,6 +1,5 @@
 """The one way an order changes: lock, transition, log, publish — in the caller's transaction."""
 
-from collections import defaultdict
 from uuid import uuid4
 
 from django.conf import settings
@@ -11,6 +10,7 @@ from django_fsm import can_proceed
 
 from apps.core.exceptions import Conflict, NotFound
 from apps.core.outbox import outbox_publish
+from apps.inventory.selectors import shops_warehouse_ids
 from apps.orders.error_codes import OrderErrorCode
 from apps.orders.models import Order, OrderStatusLog
 
@@ -57,17 +57,6 @@ def order_shop_warehouse_ids(order: Order) -> list[int]:
     if order.shop_id is None:
         return []
     return shops_warehouse_ids({order.shop_id}).get(order.shop_id, [])
-
-
-def shops_warehouse_ids(shop_ids: set[int]) -> dict[int, list[int]]:
-    """Per shop, the warehouses it ships from (a shop listing none: any warehouse); one query."""
-    if not shop_ids:
-        return {}
-    through = Order.shop.field.related_model.warehouses.through
-    found: dict[int, list[int]] = defaultdict(list)
-    for shop_id, warehouse_id in through.objects.filter(shop_id__in=shop_ids).values_list("shop_id", "warehouse_id"):
-        found[shop_id].append(warehouse_id)
-    return found
 
 
 def order_event_payload(order: Order) -> dict:

@@ -24,9 +24,10 @@ from apps.core.exceptions import ApplicationError
 from apps.core.numbers import next_number
 from apps.core.outbox import outbox_publish_many
 from apps.inventory.models import Sku
+from apps.inventory.selectors import shops_warehouse_ids
 from apps.inventory.services import Destination, ReserveItem, StockRequest, stock_reserve_many
 from apps.orders.models import Order, OrderLine, OrderStatusLog
-from apps.orders.services.common import order_cache_invalidate_on_commit, shops_warehouse_ids
+from apps.orders.services.common import order_cache_invalidate_on_commit
 from apps.orders.services.create import (
     OrderLineInput,
     PaidInput,

@@ -7,9 +7,9 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from apps.channels.models import Platform, Shop
 from apps.inventory.models import Sku, Warehouse
 from apps.orders.models import Fulfillment, FulfillmentLine, Order, OrderLine, OrderStatus
+from apps.shops.models import Platform, Shop
 
 
 class ShopFactory(factory.django.DjangoModelFactory):
