@@ -18,6 +18,8 @@ import os
 from celery import Celery, signals
 from django.conf import settings
 
+from apps.core.health import probe_register
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oms.settings")
 
 app = Celery("oms")
@@ -79,6 +81,15 @@ def _configuration() -> dict:
 
 app.add_defaults(_configuration)
 app.autodiscover_tasks(lambda: [f"apps.{name}" for name in APP_PACKAGES])
+
+
+def _check_broker() -> None:
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+
+
+# The broker is Celery's: the project's Celery module registers its readiness probe.
+probe_register("broker", _check_broker)
 
 
 def task_queue_names(celery_app: Celery) -> set[str]:

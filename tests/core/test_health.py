@@ -81,3 +81,34 @@ def test_readyz_does_not_reveal_connection_details(client):
     assert response.json()["checks"]["cache"]["error"] == "ConnectionError"
     assert "secret" not in response.content.decode()
     assert f":{port}" not in response.content.decode()
+
+
+@pytest.fixture
+def extra_probe():
+    from apps.core import health
+
+    yield health.probe_register
+    health.PROBES.pop("ledger-export", None)
+
+
+@pytest.mark.django_db
+def test_a_probe_an_app_registers_decides_readiness(client, extra_probe):
+    def down():
+        raise ConnectionRefusedError("ledger host unreachable")
+
+    extra_probe("ledger-export", down)
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["ledger-export"] == {
+        "status": "error",
+        "required": True,
+        "error": "ConnectionRefusedError",
+    }
+
+
+@pytest.mark.django_db
+def test_the_owning_apps_register_broker_and_search(client):
+    body = client.get("/readyz").json()
+    assert list(body["checks"]) == ["database", "cache", "broker", "search"]
+    assert body["search_backend"] == "database"
