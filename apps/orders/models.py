@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
@@ -21,6 +23,18 @@ class OrderStatus(models.TextChoices):
 
 S = OrderStatus
 TERMINAL_STATUSES = frozenset({S.COMPLETED, S.CANCELLED, S.PAYMENT_TIMEOUT, S.REFUNDED})
+# The status groups every app asks (one definition each; none keeps its own list):
+# before shipment, paid or not (the address may change, a cancellation stops it)...
+NOT_SHIPPED_STATUSES = frozenset({S.PENDING_PAYMENT, S.PAID, S.ON_HOLD, S.PENDING_SHIPMENT})
+# ...of those, the paid ones (money to give back when it stops)...
+PAID_NOT_SHIPPED_STATUSES = NOT_SHIPPED_STATUSES - {S.PENDING_PAYMENT}
+# ...and the goods have left (returns and exchanges are possible).
+SHIPPED_STATUSES = frozenset({S.SHIPPED, S.DELIVERING, S.DELIVERY_FAILED, S.DELIVERED, S.COMPLETED})
+
+
+def refunds_cover_payment(*, paid: Decimal, refunded: Decimal) -> bool:
+    """Refunded in full: money was paid and the refunds (made, or asked for) reach all of it."""
+    return paid > 0 and refunded >= paid
 
 
 class Order(FSMModelMixin, models.Model):
@@ -96,6 +110,10 @@ class Order(FSMModelMixin, models.Model):
 
     def __str__(self) -> str:
         return self.order_no
+
+    @property
+    def refunded_in_full(self) -> bool:
+        return refunds_cover_payment(paid=self.paid_amount, refunded=self.refunded_amount)
 
     @property
     def is_terminal(self) -> bool:

@@ -39,7 +39,16 @@ from apps.core.numbers import next_number
 from apps.core.outbox import outbox_publish
 from apps.inventory.models import Sku
 from apps.inventory.services import stock_return_to_stock
-from apps.orders.models import FS, Fulfillment, Order, OrderLine, OrderStatus
+from apps.orders.models import (
+    FS,
+    PAID_NOT_SHIPPED_STATUSES,
+    SHIPPED_STATUSES,
+    Fulfillment,
+    Order,
+    OrderLine,
+    OrderStatus,
+    refunds_cover_payment,
+)
 from apps.orders.services import order_cancel, order_record_refund, order_request_refund
 from apps.orders.services.fulfillment import fulfillment_create_extra
 from apps.payments.selectors import payments_paid_total, refunds_total
@@ -52,8 +61,6 @@ T = AfterSaleType
 OS = OrderStatus
 
 # Order statuses with no goods on the way yet, and those where goods have left the warehouse.
-NOT_SHIPPED = frozenset({OS.PAID, OS.ON_HOLD, OS.PENDING_SHIPMENT})
-SHIPPED = frozenset({OS.SHIPPED, OS.DELIVERING, OS.DELIVERY_FAILED, OS.DELIVERED, OS.COMPLETED})
 AUTO_ACTOR = "system:aftersales"
 
 
@@ -157,11 +164,17 @@ def paid_on_platform(order: Order) -> bool:
     return order.paid_amount > ZERO and payments_paid_total(order.order_no) == ZERO
 
 
-def _not_yet_refunded(order: Order) -> Decimal:
-    """What is left to give back: from our payments' totals, or from the order for platform money."""
+def _paid_and_refunded(order: Order) -> tuple[Decimal, Decimal]:
+    """Paid and refunded (or being refunded): our payments' totals, or the order's for platform money."""
     if paid_on_platform(order):
-        return order.paid_amount - order.refunded_amount
-    return payments_paid_total(order.order_no) - refunds_total(order.order_no)
+        return order.paid_amount, order.refunded_amount
+    return payments_paid_total(order.order_no), refunds_total(order.order_no)
+
+
+def _not_yet_refunded(order: Order) -> Decimal:
+    """What is left to give back."""
+    paid, refunded = _paid_and_refunded(order)
+    return paid - refunded
 
 
 def refundable_amount(order: Order) -> Decimal:
@@ -252,7 +265,7 @@ def _validate_type_for_order(order: Order, aftersale_type: str) -> None:
             % {"no": order.order_no, "status": order.get_status_display()},
             {"status": order.status},
         )
-    if aftersale_type != T.REFUND_ONLY and order.status not in SHIPPED:
+    if aftersale_type != T.REFUND_ONLY and order.status not in SHIPPED_STATUSES:
         raise Conflict(
             AfterSaleErrorCode.ORDER_NOT_SHIPPED,
             _("Order %(no)s has not been shipped: only a refund can be requested.") % {"no": order.order_no},
@@ -313,7 +326,8 @@ def _default_receiving_warehouse_id(order: Order) -> int | None:
 
 
 def _is_full_refund(order: Order, amount: Decimal) -> bool:
-    return amount == _not_yet_refunded(order)
+    paid, refunded = _paid_and_refunded(order)
+    return refunds_cover_payment(paid=paid, refunded=refunded + amount)
 
 
 # --- open -----------------------------------------------------------------------------
@@ -408,7 +422,7 @@ def _auto_process(aftersale: AfterSale, order: Order) -> None:
         )
         _refund(aftersale, order, actor=AUTO_ACTOR)
         return
-    if order.status not in NOT_SHIPPED or not _is_full_refund(order, aftersale.requested_amount):
+    if order.status not in PAID_NOT_SHIPPED_STATUSES or not _is_full_refund(order, aftersale.requested_amount):
         return
     if order.status == OS.PENDING_SHIPMENT:
         if not _nothing_handed_to_the_wms(order):

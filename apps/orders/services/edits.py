@@ -11,7 +11,7 @@ from apps.core.exceptions import Conflict
 from apps.core.money import ZERO
 from apps.inventory.services import stock_release
 from apps.orders.error_codes import OrderErrorCode
-from apps.orders.models import FS, Fulfillment, Order, OrderLine, OrderStatus
+from apps.orders.models import FS, NOT_SHIPPED_STATUSES, Fulfillment, Order, OrderLine, OrderStatus
 from apps.orders.services.common import order_lock, order_record_change
 from apps.orders.services.create import (
     OrderLineInput,
@@ -28,7 +28,6 @@ from apps.orders.services.create import (
 from apps.orders.services.merge import order_detach_from_merged
 
 S = OrderStatus
-ADDRESS_EDITABLE = frozenset({S.PENDING_PAYMENT, S.PAID, S.ON_HOLD, S.PENDING_SHIPMENT})
 
 
 def _invalid_status(order: Order, message: str) -> Conflict:
@@ -42,7 +41,7 @@ def order_update_address(*, order_no: str, recipient: RecipientInput, actor: str
     fields = recipient_model_fields(order_clean_recipient(recipient))
     with transaction.atomic():
         order = order_lock(order_no=order_no)
-        if order.status not in ADDRESS_EDITABLE:
+        if order.status not in NOT_SHIPPED_STATUSES:
             raise _invalid_status(order, _("The address of order %(order_no)s can no longer change."))
         at_wms = (
             Fulfillment.objects.filter(lines__order_line__order=order)

@@ -24,7 +24,6 @@ from django.utils.translation import gettext as _
 from apps.core.alerts import alert_raise
 from apps.core.exceptions import ApplicationError, Conflict, NotFound
 from apps.core.models import Alert
-from apps.core.money import ZERO
 from apps.core.numbers import next_number
 from apps.core.outbox import outbox_publish
 from apps.inventory.domain import Allocation, Destination, StockRequest
@@ -562,14 +561,10 @@ def _is_stale(order: Order, status: str) -> bool:
     return status in passed or (status == OrderStatus.DELIVERING and bool(passed))
 
 
-def _refunded_in_full(order: Order) -> bool:
-    return order.paid_amount > ZERO and order.refunded_amount >= order.paid_amount
-
-
 def _refund_if_refunded_in_full(order: Order, *, actor: str) -> bool:
     """Move a delivered or failed-delivery order whose money has all gone back (refunded
     while it was in delivery, where DESIGN has no refunding edge) on to ``refunded``."""
-    if not _refunded_in_full(order):
+    if not order.refunded_in_full:
         return False
     order_apply_transition(
         order=order,

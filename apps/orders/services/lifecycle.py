@@ -338,7 +338,7 @@ def order_record_refund(*, order_no: str, amount: Decimal, actor: str, refund_id
             "total": _money_text(order.refunded_amount),
             "paid": _money_text(order.paid_amount),
         }
-        fully = order.paid_amount > ZERO and order.refunded_amount >= order.paid_amount
+        fully = order.refunded_in_full
         if fully and order.status == S.REFUNDING:
             return order_apply_transition(
                 order=order, transition="finish_refund", actor=actor, remark=remark, update_fields=("refunded_amount",)
