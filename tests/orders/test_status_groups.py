@@ -16,7 +16,7 @@ from apps.orders.models import (
 
 def test_an_order_is_never_both_shipped_and_not_shipped():
     assert not NOT_SHIPPED_STATUSES & SHIPPED_STATUSES
-    assert PAID_NOT_SHIPPED_STATUSES == NOT_SHIPPED_STATUSES - {OrderStatus.PENDING_PAYMENT}
+    assert NOT_SHIPPED_STATUSES - {OrderStatus.PENDING_PAYMENT} == PAID_NOT_SHIPPED_STATUSES
 
 
 @pytest.mark.parametrize(
