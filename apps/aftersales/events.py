@@ -28,7 +28,6 @@ def on_refund_settled(event) -> None:
     aftersale = aftersale_refund_settled(
         order_no=payload["order_no"],
         reference=payload.get("reference", ""),
-        amount=Decimal(payload["amount"]),
         succeeded=succeeded,
         actor="system:payments",
     )

@@ -179,7 +179,7 @@ class PaymentAdmin(admin.ModelAdmin):
             if form.is_valid():
                 try:
                     refund = services.refund_request(
-                        order_no=payment.order_no,
+                        out_trade_no=payment.out_trade_no,
                         amount=form.cleaned_data["amount"],
                         reason=form.cleaned_data["reason"],
                         reference=form.cleaned_data["reference"],
