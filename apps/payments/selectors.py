@@ -54,12 +54,6 @@ def refund_request_state(reference: str) -> RefundRequestState:
     )
 
 
-def refunds_succeeded_under(references: list[str]) -> Decimal:
-    """Money returned by the refunds made under any of ``references``."""
-    total = Refund.objects.filter(reference__in=references, status=RefundStatus.SUCCEEDED).aggregate(s=Sum("amount"))
-    return to_money(total["s"] or ZERO)
-
-
 def payments_due_for_query() -> QuerySet[Payment]:
     """Open payments old enough that a callback should have arrived (active query)."""
     cutoff = timezone.now() - timedelta(minutes=settings.PAYMENT_QUERY_AFTER_MINUTES)

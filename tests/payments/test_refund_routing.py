@@ -20,6 +20,7 @@ from apps.aftersales.services.aftersales import (
     aftersale_receive,
     aftersale_refund,
 )
+from apps.core.models import Alert
 from apps.orders.models import Order, OrderStatus
 from apps.orders.services import order_cancel, order_expire
 from apps.payments.models import Payment, Refund, RefundStatus
@@ -86,21 +87,32 @@ def _returned(sandbox) -> dict[str, Decimal]:
     return totals
 
 
-def _paid_twice(sandbox, sku, *, duplicate_refund_fails: bool = False) -> tuple[Order, Payment, Payment]:
-    """The buyer opens WeChat Pay, then Alipay, and pays both: 100.00 each for a 100.00 order.
+# A refusal each provider documents as final (no retry).
+FINAL_REFUSAL = {
+    "wechat": {"code": "USER_ACCOUNT_ABNORMAL", "status": 403},
+    "alipay": {"code": "ACQ.TRADE_STATUS_ERROR"},
+}
 
-    ``duplicate_refund_fails``: Alipay refuses the automatic refund of the duplicate for good
-    (it stays with the Alipay trade for someone to give back).
+
+def _paid_twice(
+    sandbox, sku, *, first: str = "wechat", duplicate_refund_fails: bool = False
+) -> tuple[Order, Payment, Payment]:
+    """The buyer opens WeChat Pay and Alipay and pays both, ``first`` first: 100.00 each for a
+    100.00 order. Returns the order and the WeChat and Alipay payments.
+
+    ``duplicate_refund_fails``: the second provider refuses the automatic refund of the
+    duplicate for good (the money stays with that trade for someone to give back).
     """
     order = _order(sku)
-    wechat, alipay = _start(order, "wechat"), _start(order, "alipay")
-    _buyer_pays(sandbox, wechat)
+    second = "alipay" if first == "wechat" else "wechat"
+    payments = {first: _start(order, first), second: _start(order, second)}
+    _buyer_pays(sandbox, payments[first])
     _settle()
     if duplicate_refund_fails:
-        sandbox.refuse_refunds(1, code="ACQ.TRADE_STATUS_ERROR")
-    _buyer_pays(sandbox, alipay)
+        sandbox.refuse_refunds(1, **FINAL_REFUSAL[second])
+    _buyer_pays(sandbox, payments[second])
     _settle()
-    return _reload(order), wechat, alipay
+    return _reload(order), payments["wechat"], payments["alipay"]
 
 
 def test_a_duplicate_payment_goes_back_to_the_trade_that_made_it(sandbox, sku):
@@ -208,21 +220,22 @@ def test_a_return_refund_goes_back_to_the_payment_that_paid_the_order(sandbox, s
 
 
 def test_a_split_refund_only_whose_part_fails_is_retried_for_the_rest_to_the_same_trade(sandbox, sku):
-    order, wechat, alipay = _paid_twice(sandbox, sku, duplicate_refund_fails=True)
+    order, wechat, alipay = _paid_twice(sandbox, sku, first="alipay", duplicate_refund_fails=True)
     order = deliver(order)
     aftersale = _aftersale(order, "refund_only", "200.00")
     aftersale_approve(aftersale_no=aftersale.aftersale_no, actor="cs:amy")
 
-    # WeChat refuses its part for good (the buyer's account is frozen); Alipay pays its part.
-    sandbox.refuse_refunds(1, code="USER_ACCOUNT_ABNORMAL", status=403)
+    # Alipay refuses its part for good; WeChat's part is processing, and succeeds after that.
+    sandbox.refuse_refunds(1, **FINAL_REFUSAL["alipay"])
     aftersale_refund(aftersale_no=aftersale.aftersale_no, actor="finance:li")
     _settle()
 
     aftersale.refresh_from_db()
     assert (aftersale.status, aftersale.refunded_amount) == (AfterSaleStatus.REFUND_FAILED, D("100.00"))
-    assert _returned(sandbox) == {alipay.out_trade_no: D("100.00")}
+    assert Alert.objects.filter(kind="aftersale_refund_failed", open_key__endswith=aftersale.aftersale_no).exists()
+    assert _returned(sandbox) == {wechat.out_trade_no: D("100.00")}
 
-    aftersale_refund(aftersale_no=aftersale.aftersale_no, actor="finance:li")  # the account is fine again
+    aftersale_refund(aftersale_no=aftersale.aftersale_no, actor="finance:li")  # Alipay takes it now
     _settle()
 
     aftersale.refresh_from_db()

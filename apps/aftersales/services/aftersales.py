@@ -43,12 +43,7 @@ from apps.inventory.services import stock_return_to_stock
 from apps.orders.models import FS, Fulfillment, Order, OrderLine, OrderStatus
 from apps.orders.services import order_cancel, order_record_refund, order_request_refund
 from apps.orders.services.fulfillment import fulfillment_create_extra
-from apps.payments.selectors import (
-    payments_paid_total,
-    refund_request_state,
-    refunds_succeeded_under,
-    refunds_total,
-)
+from apps.payments.selectors import payments_paid_total, refund_request_state, refunds_total
 from apps.payments.services import refund_request_for_order
 
 logger = logging.getLogger(__name__)
@@ -716,6 +711,7 @@ def _refund(aftersale: AfterSale, order: Order, *, actor: str) -> AfterSale:
         return _refund_on_platform(aftersale, order, actor=actor)
     aftersale.refund_attempts += 1
     aftersale.refund_reference = aftersale_reference(aftersale, aftersale.refund_attempts)
+    aftersale.refunded_before_attempt = aftersale.refunded_amount
     refund_request_for_order(
         order_no=order.order_no,
         amount=amount,
@@ -728,7 +724,7 @@ def _refund(aftersale: AfterSale, order: Order, *, actor: str) -> AfterSale:
         "start_refund",
         actor=actor,
         remark=_("Refund of %(amount)s requested.") % {"amount": amount},
-        update_fields=("refund_attempts", "refund_reference"),
+        update_fields=("refund_attempts", "refund_reference", "refunded_before_attempt"),
     )
 
 
@@ -774,14 +770,9 @@ def aftersale_ship_replacement(*, aftersale_no: str, actor: str) -> AfterSale:
 # --- outcomes reported by other apps (outbox consumers) -----------------------------------
 
 
-def _refund_references(aftersale: AfterSale) -> list[str]:
-    """Every reference payments refunded this after-sale under (its attempts, or the order's cancel)."""
-    attempts = [aftersale_reference(aftersale, n) for n in range(1, aftersale.refund_attempts + 1)]
-    return sorted({*attempts, aftersale.refund_reference} - {""})
-
-
-def aftersale_refund_settled(*, order_no: str, reference: str, succeeded: bool, actor: str) -> AfterSale | None:
-    """A refund row finished at the provider. Idempotent: a repeated event changes nothing.
+def aftersale_refund_settled(*, order_no: str, reference: str, actor: str) -> AfterSale | None:
+    """A refund row finished at the provider (succeeded or failed: the request's rows are read
+    again). Idempotent: a repeated event changes nothing. Returns the after-sale it settled.
 
     Our own refunds carry ``AS:<no>[:attempt]``; the refund ``order_cancel`` makes when it
     intercepts an order (``cancel:<order_no>``) settles the after-sale that cancelled it.
@@ -802,7 +793,7 @@ def aftersale_refund_settled(*, order_no: str, reference: str, succeeded: bool, 
         state = refund_request_state(reference)
         if state.open > ZERO:
             return None  # another part of the request is still on its way
-        refunded = refunds_succeeded_under(_refund_references(aftersale))
+        refunded = aftersale.refunded_before_attempt + state.succeeded
         changed = refunded != aftersale.refunded_amount
         aftersale.refunded_amount = refunded
         if state.failed > ZERO:
