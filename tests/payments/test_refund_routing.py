@@ -170,16 +170,21 @@ def test_a_short_payment_goes_back_to_its_trade_once_another_pays(sandbox, sku):
     assert _returned(sandbox) == {alipay.out_trade_no: D("90.00")}
 
 
-def test_intercepting_an_order_splits_its_refund_over_the_payments_that_hold_the_money(sandbox, sku):
+@pytest.mark.parametrize("trouble", [None, 429], ids=["answered", "retried"])
+def test_intercepting_an_order_splits_its_refund_over_the_payments_that_hold_the_money(sandbox, sku, trouble):
     order, wechat, alipay = _paid_twice(sandbox, sku, duplicate_refund_fails=True)
     assert order.status == OrderStatus.PENDING_SHIPMENT
     assert _returned(sandbox) == {}
 
+    if trouble:
+        sandbox.fail_next(1, status=trouble)  # WeChat rate-limits the first call: the beat job sends it again
     order_cancel(order_no=order.order_no, actor="cs:amy", reason="buyer called")
     _settle()
 
     parts = {(r.payment.out_trade_no, r.amount) for r in Refund.objects.filter(reference=f"cancel:{order.order_no}")}
     assert parts == {(wechat.out_trade_no, D("100.00")), (alipay.out_trade_no, D("100.00"))}
+    wechat_part = Refund.objects.get(reference=f"cancel:{order.order_no}", payment=wechat)
+    assert wechat_part.attempts == (1 if trouble else 0)
     assert _returned(sandbox) == {wechat.out_trade_no: D("100.00"), alipay.out_trade_no: D("100.00")}
     order = _reload(order)
     assert (order.status, order.refunded_amount) == (OrderStatus.CANCELLED, D("200.00"))
