@@ -80,6 +80,11 @@ class AfterSale(FSMModelMixin, models.Model):
     requested_amount = models.DecimalField(_("requested amount"), max_digits=12, decimal_places=2, default=0)
     approved_amount = models.DecimalField(_("approved amount"), max_digits=12, decimal_places=2, default=0)
     refunded_amount = models.DecimalField(_("refunded amount"), max_digits=12, decimal_places=2, default=0)
+    # What earlier refund attempts gave back: a retry asks only for the rest, and settling the
+    # current attempt adds what its refunds returned to this.
+    refunded_before_attempt = models.DecimalField(
+        _("refunded before this attempt"), max_digits=12, decimal_places=2, default=0
+    )
     reason = models.CharField(_("reason"), max_length=255)
     notes = models.TextField(_("notes"), blank=True)
     reject_reason = models.CharField(_("reject reason"), max_length=255, blank=True)

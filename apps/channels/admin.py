@@ -14,11 +14,10 @@ from apps.channels import services
 from apps.channels.models import PullRun, RawOrder, ShipmentWriteBack, SkuMapping, StockPush
 from apps.core.admin_actions import admin_actor
 from apps.core.exceptions import ApplicationError
+from apps.core.personal_data import mask_text, may_see_personal_data
 from apps.inventory.models import Warehouse
-from apps.orders.selectors import mask_text
 from apps.shops.models import Platform, Shop
 
-PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
 PERSONAL_KEY_PARTS = ("mobile", "tel", "phone", "receiver", "fullname", "address", "user_name", "detail")
 # Buyer ids (nick names, open ids), matched on the whole key: a part such as "pin" would also
 # match "shipping". Per platform, as the simulator sends them and the adapters read them.
@@ -300,7 +299,7 @@ class RawOrderAdmin(admin.ModelAdmin):
         return format_html('<pre style="max-height:40em;overflow:auto;white-space:pre-wrap">{}</pre>', text)
 
     def get_fields(self, request, obj=None):
-        full = request.user.has_perm(PERSONAL_DATA_PERMISSION)
+        full = may_see_personal_data(request)
         return (*self.fields, "payload_full" if full else "payload_masked")
 
     def get_readonly_fields(self, request, obj=None):

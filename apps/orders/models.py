@@ -4,6 +4,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
+from apps.core.personal_data import PERSONAL_DATA_CODENAME, mask_phone
+
 
 class OrderStatus(models.TextChoices):
     PENDING_PAYMENT = "pending_payment", _("Pending payment")
@@ -104,7 +106,7 @@ class Order(FSMModelMixin, models.Model):
             models.Index(fields=["updated_at"], name="order_updated"),
         ]
         permissions = [
-            ("view_personal_data", _("Can see recipients' phone numbers and addresses")),
+            (PERSONAL_DATA_CODENAME, _("Can see recipients' phone numbers and addresses")),
             ("audit_order", _("Can audit, hold and release orders")),
         ]
 
@@ -310,8 +312,6 @@ class BlacklistedPhone(models.Model):
 
     def __str__(self) -> str:
         """Masked: page titles, breadcrumbs, the admin log and delete pages show this to any staff."""
-        from apps.orders.selectors import mask_phone  # selectors import the models
-
         return mask_phone(self.phone)
 
 

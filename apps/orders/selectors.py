@@ -116,16 +116,3 @@ class OrderFilter(django_filters.FilterSet):
     class Meta:
         model = Order
         fields = ["buyer", "status", "created_after", "created_before"]
-
-
-def mask_phone(phone: str) -> str:
-    """138****5678: enough for staff to recognise a buyer, not to call them."""
-    if len(phone) <= 7:
-        return "*" * len(phone)
-    return f"{phone[:3]}****{phone[-4:]}"
-
-
-def mask_text(text: str, keep: int = 2) -> str:
-    if not text:
-        return text
-    return f"{text[:keep]}****"

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.core.admin_actions import admin_actor
 from apps.core.exceptions import ApplicationError
+from apps.core.personal_data import mask_text, may_see_personal_data
 from apps.payments import services
 from apps.payments.models import (
     Payment,
@@ -31,20 +32,14 @@ from apps.payments.models import (
 from apps.payments.providers.base import ProviderRefused, ProviderUnavailable
 
 REFUND_PERMISSION = "payments.issue_refund"
-# Declared on the order model: whoever holds it may see who bought and paid.
-PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
 # The payer, as each provider names it: Alipay's form fields, WeChat's (decrypted) payer.
 PAYER_KEYS = frozenset({"buyer_id", "buyer_logon_id", "buyer_open_id", "buyer_user_id", "openid", "sub_openid"})
-
-
-def _masked(value) -> str:
-    return f"{str(value)[:2]}****"
 
 
 def _masked_json(value):
     if isinstance(value, dict):
         return {
-            key: _masked(item)
+            key: mask_text(str(item))
             if key.lower() in PAYER_KEYS and not isinstance(item, dict | list)
             else _masked_json(item)
             for key, item in value.items()
@@ -63,7 +58,7 @@ def masked_notification_body(body: str) -> str:
         pairs = parse_qsl(body, keep_blank_values=True)
         if not any(key.lower() in PAYER_KEYS for key, _value in pairs):
             return body
-        return urlencode([(key, _masked(v) if key.lower() in PAYER_KEYS else v) for key, v in pairs], safe="*@")
+        return urlencode([(key, mask_text(v) if key.lower() in PAYER_KEYS else v) for key, v in pairs], safe="*@")
 
 
 class _ReadOnlyInline(admin.TabularInline):
@@ -179,7 +174,7 @@ class PaymentAdmin(admin.ModelAdmin):
             if form.is_valid():
                 try:
                     refund = services.refund_request(
-                        order_no=payment.order_no,
+                        out_trade_no=payment.out_trade_no,
                         amount=form.cleaned_data["amount"],
                         reason=form.cleaned_data["reason"],
                         reference=form.cleaned_data["reference"],
@@ -219,7 +214,7 @@ class PaymentNotificationAdmin(admin.ModelAdmin):
     readonly_fields = [*(f.name for f in PaymentNotification._meta.fields), "body_masked"]
 
     def get_fields(self, request, obj=None):
-        body = "body" if request.user.has_perm(PERSONAL_DATA_PERMISSION) else "body_masked"
+        body = "body" if may_see_personal_data(request) else "body_masked"
         return [body if field.name == "body" else field.name for field in PaymentNotification._meta.fields]
 
     @admin.display(description=_("body"))

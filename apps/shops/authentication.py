@@ -14,6 +14,9 @@ class ShopClient(SignedCaller):
     def caller_key(self) -> str:
         return f"shop:{self.shop.pk}"
 
+    def acts_for_shop(self, shop_id: int) -> bool:
+        return self.shop.pk == shop_id
+
     def __str__(self) -> str:
         return f"shop:{self.shop.code}"
 

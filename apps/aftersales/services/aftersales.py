@@ -4,8 +4,9 @@ Every change locks the after-sale row (opening one locks the order row, so two r
 the same order cannot both pass the quantity and amount checks), runs the django-fsm
 transition, writes an ``AfterSaleLog`` row and publishes ``aftersale.<status>`` in the same
 transaction. The effects go through the other apps' services: ``order_cancel`` /
-``order_request_refund`` (orders), ``refund_request`` (payments, idempotent by the
-reference ``AS:<aftersale_no>``), ``stock_return_to_stock`` (inventory) and
+``order_request_refund`` (orders), ``refund_request_for_order`` (payments: the refund goes
+back through the payments that hold the order's money, idempotent by the reference
+``AS:<aftersale_no>``), ``stock_return_to_stock`` (inventory) and
 ``fulfillment_create_extra`` (orders, which reserves and later consumes the stock).
 """
 
@@ -51,8 +52,8 @@ from apps.orders.models import (
 )
 from apps.orders.services import order_cancel, order_record_refund, order_request_refund
 from apps.orders.services.fulfillment import fulfillment_create_extra
-from apps.payments.selectors import payments_paid_total, refunds_total
-from apps.payments.services import refund_request
+from apps.payments.selectors import payments_paid_total, refund_request_state, refunds_total
+from apps.payments.services import refund_request_for_order
 
 logger = logging.getLogger(__name__)
 
@@ -189,13 +190,20 @@ def refundable_amount(order: Order) -> Decimal:
 
 
 def _claimed(order: Order, *, exclude_pk: int | None = None) -> Decimal:
-    """What open refund after-sales of ``order`` (but ``exclude_pk``) still claim."""
+    """What open refund after-sales of ``order`` (but ``exclude_pk``) still claim: a refund that
+    failed after part of it went back (payments counts that part) claims only the rest."""
     claims = (
         AfterSale.objects.filter(order=order, status__in=UNREFUNDED_STATUSES, type__in=REFUND_TYPES)
         .exclude(pk=exclude_pk)
-        .values_list("status", "requested_amount", "approved_amount")
+        .values_list("status", "requested_amount", "approved_amount", "refunded_amount")
     )
-    return sum((requested if status == A.REQUESTED else approved for status, requested, approved in claims), ZERO)
+    return sum(
+        (
+            requested if status == A.REQUESTED else approved - refunded
+            for status, requested, approved, refunded in claims
+        ),
+        ZERO,
+    )
 
 
 def _validate_lines(
@@ -698,12 +706,13 @@ def aftersale_needs_platform_refund(aftersale: AfterSale) -> bool:
 
 
 def _refund(aftersale: AfterSale, order: Order, *, actor: str) -> AfterSale:
-    """Ask payments for the approved amount; a full refund first moves the order to refunding.
+    """Ask payments for the approved amount less what earlier attempts already gave back; a
+    full refund first moves the order to refunding.
 
     An order paid on the platform is refunded there: the refund is recorded on the order
     and the after-sale completes (``_refund_on_platform``).
     """
-    amount = aftersale.approved_amount
+    amount = aftersale.approved_amount - aftersale.refunded_amount
     on_platform = paid_on_platform(order)
     # A full refund moves the order to refunding where it can; any other is logged on the
     # order. An order awaiting shipment refunds in full only by being cancelled (for money
@@ -716,7 +725,8 @@ def _refund(aftersale: AfterSale, order: Order, *, actor: str) -> AfterSale:
         return _refund_on_platform(aftersale, order, actor=actor)
     aftersale.refund_attempts += 1
     aftersale.refund_reference = aftersale_reference(aftersale, aftersale.refund_attempts)
-    refund_request(
+    aftersale.refunded_before_attempt = aftersale.refunded_amount
+    refund_request_for_order(
         order_no=order.order_no,
         amount=amount,
         reason=aftersale.reason,
@@ -728,7 +738,7 @@ def _refund(aftersale: AfterSale, order: Order, *, actor: str) -> AfterSale:
         "start_refund",
         actor=actor,
         remark=_("Refund of %(amount)s requested.") % {"amount": amount},
-        update_fields=("refund_attempts", "refund_reference"),
+        update_fields=("refund_attempts", "refund_reference", "refunded_before_attempt"),
     )
 
 
@@ -774,15 +784,17 @@ def aftersale_ship_replacement(*, aftersale_no: str, actor: str) -> AfterSale:
 # --- outcomes reported by other apps (outbox consumers) -----------------------------------
 
 
-def aftersale_refund_settled(
-    *, order_no: str, reference: str, amount: Decimal, succeeded: bool, actor: str
-) -> AfterSale | None:
-    """A refund finished at the provider. Idempotent: a repeated event changes nothing.
+def aftersale_refund_settled(*, order_no: str, reference: str, actor: str) -> AfterSale | None:
+    """A refund row finished at the provider (succeeded or failed: the request's rows are read
+    again). Idempotent: a repeated event changes nothing. Returns the after-sale it settled.
 
     Our own refunds carry ``AS:<no>[:attempt]``; the refund ``order_cancel`` makes when it
     intercepts an order (``cancel:<order_no>``) settles the after-sale that cancelled it.
     Only the after-sale's current refund reference counts: an older attempt changes nothing.
-    A success reported for a refund we had marked failed (and not retried) completes it.
+    A request split over several payments settles once none of its rows is still under way:
+    completed when all succeeded, failed (with what did go back kept in ``refunded_amount``,
+    so a retry asks only for the rest) when one failed. A success reported for a refund we
+    had marked failed (and not retried) completes the after-sale once nothing failed remains.
     """
     with transaction.atomic():
         aftersale_no = aftersale_no_from_reference(reference)
@@ -790,26 +802,34 @@ def aftersale_refund_settled(
         if aftersale_no is not None:
             query = query.filter(aftersale_no=aftersale_no)
         aftersale = query.order_by("pk").first()
-        if aftersale is None:
+        if aftersale is None or aftersale.status not in (A.REFUNDING, A.REFUND_FAILED):
             return None
-        if succeeded and aftersale.status == A.REFUND_FAILED:
-            # The provider reported success after we marked the refund failed: the money went back.
-            alert_resolve(dedup_key=f"aftersale-refund-failed:{aftersale.aftersale_no}")
-        elif aftersale.status != A.REFUNDING:
-            return None
-        if not succeeded:
+        state = refund_request_state(reference)
+        if state.open > ZERO:
+            return None  # another part of the request is still on its way
+        refunded = aftersale.refunded_before_attempt + state.succeeded
+        changed = refunded != aftersale.refunded_amount
+        aftersale.refunded_amount = refunded
+        if state.failed > ZERO:
+            if aftersale.status == A.REFUND_FAILED:
+                if changed:
+                    aftersale.save(update_fields=["refunded_amount"])
+                return None
             return _apply(
                 aftersale,
                 "fail_refund",
                 actor=actor,
                 remark=_("The refund failed at the payment provider; retry it."),
+                update_fields=("refunded_amount",),
             )
-        aftersale.refunded_amount = to_money(aftersale.refunded_amount + to_money(amount))
+        if aftersale.status == A.REFUND_FAILED:
+            # The provider reported success after we marked the refund failed: the money went back.
+            alert_resolve(dedup_key=f"aftersale-refund-failed:{aftersale.aftersale_no}")
         return _apply(
             aftersale,
             "finish_refund",
             actor=actor,
-            remark=_("%(amount)s refunded.") % {"amount": to_money(amount)},
+            remark=_("%(amount)s refunded.") % {"amount": state.succeeded},
             update_fields=("refunded_amount",),
         )
 

@@ -31,6 +31,10 @@ class SignedCaller(AnonymousUser):
     def caller_key(self) -> str:
         raise NotImplementedError
 
+    def acts_for_shop(self, shop_id: int) -> bool:
+        """Whether the caller is the app of shop ``shop_id`` (and so may see its orders' data)."""
+        return False
+
 
 class SignedRequestAuthentication(authentication.BaseAuthentication):
     """Subclasses say who an app key belongs to: ``resolve`` returns ``(user, auth, secret)``."""

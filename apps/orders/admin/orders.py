@@ -3,7 +3,7 @@
 Everything is read-only here; every change is an action (or a small form) that calls the
 same services as the API and the jobs, and shows a refused change as an error message.
 Recipients' phones, names and addresses, buyer ids and blacklisted phones are masked unless
-the user holds ``orders.view_personal_data``; hold reasons and timeline remarks too.
+the user may see personal data (``apps.core.personal_data``); hold reasons and timeline remarks too.
 """
 
 from contextlib import contextmanager
@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.core.admin_actions import action_form, admin_actor, run_each
 from apps.core.exceptions import ApplicationError
+from apps.core.personal_data import mask_address, mask_buyer_id, mask_name, mask_phone, may_see_personal_data, scrub
 from apps.inventory.models import Sku
 from apps.orders.error_codes import OrderErrorCode
 from apps.orders.models import (
@@ -35,7 +36,6 @@ from apps.orders.models import (
     OrderStatusLog,
 )
 from apps.orders.search import SearchBackendAdminMixin
-from apps.orders.selectors import mask_phone, mask_text
 from apps.orders.services import (
     OrderLineInput,
     RecipientInput,
@@ -53,14 +53,9 @@ from apps.orders.services import (
 from apps.orders.services.shortage import OUT_OF_STOCK, is_out_of_stock
 from apps.orders.wms import WmsError
 
-PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
 # Whether the user of the current request may see phones and addresses: display methods
 # get no request, and a ModelAdmin is shared by every thread, so it lives in a ContextVar.
 _personal_data_visible: ContextVar[bool] = ContextVar("orders_admin_personal_data", default=False)
-
-
-def sees_personal_data(request) -> bool:
-    return request.user.has_perm(PERSONAL_DATA_PERMISSION)
 
 
 def rendered(response):
@@ -70,7 +65,7 @@ def rendered(response):
 
 @contextmanager
 def personal_data_flag(request):
-    token = _personal_data_visible.set(sees_personal_data(request))
+    token = _personal_data_visible.set(may_see_personal_data(request))
     try:
         yield
     finally:
@@ -89,25 +84,12 @@ class PersonalDataAdminMixin:
             return rendered(super().changeform_view(request, object_id, form_url, extra_context))
 
 
-def masked_address(address: str) -> str:
-    """The first characters (at most four, at most half: a short address is not kept whole)."""
-    return mask_text(address, keep=min(4, len(address) // 2))
-
-
 def scrubbed(text: str, order: Order) -> str:
     """``text`` with the order's phone, address and recipient name masked, for users who may
     not see them: reasons and remarks written before they stopped quoting them still do."""
     if _personal_data_visible.get():
         return text
-    address, phone, name = order.address.strip(), order.recipient_phone.strip(), order.recipient_name.strip()
-    for value, masked in (
-        (address, masked_address(address)),
-        (phone, mask_phone(phone)),
-        (name, mask_text(name, keep=1)),
-    ):
-        if len(value) >= 2:
-            text = text.replace(value, masked)
-    return text
+    return scrub(text, name=order.recipient_name, phone=order.recipient_phone, address=order.address)
 
 
 def still_out_of_stock(order: Order) -> str | None:
@@ -288,13 +270,13 @@ class OrderAdmin(PersonalDataAdminMixin, SearchBackendAdminMixin, admin.ModelAdm
 
     @admin.display(description=_("buyer"))
     def buyer_id_display(self, obj: Order) -> str:
-        return obj.buyer_id if self._personal(obj) else mask_text(obj.buyer_id, keep=1)
+        return obj.buyer_id if self._personal(obj) else mask_buyer_id(obj.buyer_id)
 
     @admin.display(description=_("recipient"))
     def recipient(self, obj: Order) -> str:
         if self._personal(obj):
             return f"{obj.recipient_name} {obj.recipient_phone}"
-        return f"{mask_text(obj.recipient_name, keep=1)} {mask_phone(obj.recipient_phone)}"
+        return f"{mask_name(obj.recipient_name)} {mask_phone(obj.recipient_phone)}"
 
     @admin.display(description=_("phone"))
     def recipient_phone_display(self, obj: Order) -> str:
@@ -303,7 +285,7 @@ class OrderAdmin(PersonalDataAdminMixin, SearchBackendAdminMixin, admin.ModelAdm
     @admin.display(description=_("address"))
     def full_address(self, obj: Order) -> str:
         region = f"{obj.province} {obj.city} {obj.district}".strip()
-        return f"{region} {obj.address if self._personal(obj) else masked_address(obj.address)}"
+        return f"{region} {obj.address if self._personal(obj) else mask_address(obj.address)}"
 
     @admin.display(description=_("hold reasons"))
     def hold_list(self, obj: Order) -> str:
@@ -504,7 +486,7 @@ class OrderAdmin(PersonalDataAdminMixin, SearchBackendAdminMixin, admin.ModelAdm
 
     def address_view(self, request, object_id: int):
         order = self.get_object(request, str(object_id))
-        if order is None or not self.has_change_permission(request, order) or not sees_personal_data(request):
+        if order is None or not self.has_change_permission(request, order) or not may_see_personal_data(request):
             raise PermissionDenied
         initial = {
             "name": order.recipient_name,
@@ -726,7 +708,7 @@ class BlacklistedPhoneAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
     search_fields = ("=phone",)
 
     def _phone_hidden(self, request, obj) -> bool:
-        return obj is not None and not sees_personal_data(request)
+        return obj is not None and not may_see_personal_data(request)
 
     def get_fields(self, request, obj=None):
         return ("phone_display", "reason") if self._phone_hidden(request, obj) else ("phone", "reason")

@@ -3,8 +3,8 @@
 The backend (database or Elasticsearch) only matches and orders; the orders themselves
 are loaded from the database in one query plus a prefetch, in the backend's order. A
 signed shop client always searches its own shop (any ``shop_id`` it sends is replaced);
-staff search every shop. Phone and address are masked unless the caller is the order's
-shop or staff holding ``orders.view_personal_data``.
+staff search every shop. Recipient name, phone and address and the buyer id are masked
+unless ``apps.core.personal_data.may_see_personal_data`` says the caller may see them.
 """
 
 from datetime import date, datetime, time, timedelta
@@ -19,13 +19,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api.dates import is_storable
+from apps.core.personal_data import mask_address, mask_buyer_id, mask_name, mask_phone, may_see_personal_data
 from apps.orders.models import Order, OrderLine, OrderStatus
 from apps.orders.search import OrderQuery, get_backend
 from apps.orders.search.base import DEFAULT_SORT, MAX_PAGE_SIZE, SORTS
-from apps.orders.selectors import mask_phone, mask_text
 from apps.shops.authentication import caller_shop
-
-PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
 
 
 class StaffOrShop(permissions.BasePermission):
@@ -218,8 +216,12 @@ class OrderSearchApi(APIView):
         )
 
     def present(self, item: dict, shop_id: int | None) -> dict:
-        shop = caller_shop(self.request)
-        allowed = shop.pk == shop_id if shop is not None else self.request.user.has_perm(PERSONAL_DATA_PERMISSION)
-        if allowed:
+        if may_see_personal_data(self.request, shop_id=shop_id):
             return item
-        return {**item, "recipient_phone": mask_phone(item["recipient_phone"]), "address": mask_text(item["address"])}
+        return {
+            **item,
+            "buyer_id": mask_buyer_id(item["buyer_id"]),
+            "recipient_name": mask_name(item["recipient_name"]),
+            "recipient_phone": mask_phone(item["recipient_phone"]),
+            "address": mask_address(item["address"]),
+        }

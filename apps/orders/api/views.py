@@ -1,8 +1,9 @@
 """Order API: one view per operation; each parses, calls one service or selector, presents.
 
 A signed shop client sees and changes only its own shop's orders (another shop's order is
-a 404, as if it did not exist); staff see all. Phone and address are masked unless the
-caller is the order's shop or staff holding ``orders.view_personal_data``.
+a 404, as if it did not exist); staff see all. Recipient name, phone and address, the buyer
+id and what quotes them (hold reasons, the timeline) are masked unless
+``apps.core.personal_data.may_see_personal_data`` says the caller may see them.
 """
 
 from django.utils.translation import gettext_lazy as _
@@ -16,6 +17,14 @@ from rest_framework.views import APIView
 from apps.core.api.pagination import CursorPagination
 from apps.core.api.scoping import operator_name
 from apps.core.idempotency import idempotent
+from apps.core.personal_data import (
+    mask_address,
+    mask_buyer_id,
+    mask_name,
+    mask_phone,
+    may_see_personal_data,
+    scrub,
+)
 from apps.orders.api.serializers import (
     OrderAddressInputSerializer,
     OrderCancelInputSerializer,
@@ -29,8 +38,6 @@ from apps.orders.api.serializers import (
 from apps.orders.models import Order
 from apps.orders.selectors import (
     OrderFilter,
-    mask_phone,
-    mask_text,
     order_detail_cached,
     order_for_detail,
     order_get,
@@ -47,8 +54,6 @@ from apps.orders.services import (
 )
 from apps.shops.authentication import caller_shop
 
-PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
-
 
 class IsStaffOrShop(permissions.BasePermission):
     message = _("Only staff and shop apps may use the order API.")
@@ -60,19 +65,26 @@ class IsStaffOrShop(permissions.BasePermission):
 class OrderApi(APIView):
     permission_classes = [permissions.IsAuthenticated, IsStaffOrShop]
 
-    def may_see_personal_data(self, shop_id: int | None) -> bool:
-        shop = caller_shop(self.request)
-        if shop is not None:
-            return shop.pk == shop_id
-        return self.request.user.has_perm(PERSONAL_DATA_PERMISSION)
-
     def present(self, data: dict, shop_id: int | None) -> dict:
-        if self.may_see_personal_data(shop_id):
+        if may_see_personal_data(self.request, shop_id=shop_id):
             return data
-        recipient = dict(data["recipient"])
-        recipient["phone"] = mask_phone(recipient["phone"])
-        recipient["address"] = mask_text(recipient["address"])
-        return {**data, "recipient": recipient}
+        recipient = data["recipient"]
+        masked = {
+            **data,
+            "buyer_id": mask_buyer_id(data["buyer_id"]),
+            "recipient": {
+                **recipient,
+                "name": mask_name(recipient["name"]),
+                "phone": mask_phone(recipient["phone"]),
+                "address": mask_address(recipient["address"]),
+            },
+        }
+        if "hold_reasons" in data:
+            quoted = {"name": recipient["name"], "phone": recipient["phone"], "address": recipient["address"]}
+            masked["hold_reasons"] = [
+                {**reason, "message": scrub(reason.get("message", ""), **quoted)} for reason in data["hold_reasons"]
+            ]
+        return masked
 
     def order_for_caller(self, order_no: str) -> Order:
         return order_get(order_no=order_no, shop=caller_shop(self.request))
@@ -157,7 +169,11 @@ class OrderHistoryApi(OrderApi):
     @extend_schema(parameters=[ORDER_NO_PARAMETER], responses=OrderStatusLogOutputSerializer(many=True))
     def get(self, request, order_no: str):
         order = self.order_for_caller(order_no)
-        return Response(OrderStatusLogOutputSerializer(order_history(order=order), many=True).data)
+        entries = OrderStatusLogOutputSerializer(order_history(order=order), many=True).data
+        if not may_see_personal_data(request, shop_id=order.shop_id):
+            quoted = {"name": order.recipient_name, "phone": order.recipient_phone, "address": order.address}
+            entries = [{**entry, "remark": scrub(entry["remark"], **quoted)} for entry in entries]
+        return Response(entries)
 
 
 class OrderCancelApi(OrderApi):

@@ -7,7 +7,7 @@ SKUs within ``AUDIT_DUPLICATE_WINDOW_MINUTES``). A failing order goes ``on_hold`
 ``hold_reasons`` (``[{"code", "message"}]``); a passing one is allocated at once, in the same
 transaction. A reason names the rule that matched (the keyword, the other order), never the
 recipient's phone, address or the buyer's words: reasons are copied into the timeline, which
-staff without ``orders.view_personal_data`` read too. Staff release a held order (back to ``paid`` and audited again) or force it
+staff without the personal-data permission read too. Staff release a held order (back to ``paid`` and audited again) or force it
 through (``force=True``: released and allocated without the rules).
 
 A hold may also come from outside: a platform lock holds the order with ``platform_locked``

@@ -16,6 +16,7 @@ from apps.payments.services.refunds import (
     payment_refund_received,
     refund_apply_result,
     refund_request,
+    refund_request_for_order,
     refund_submit,
     refunds_process_due,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "reconciliation_run",
     "refund_apply_result",
     "refund_request",
+    "refund_request_for_order",
     "refund_submit",
     "refunds_process_due",
     "statement_import",
