@@ -13,6 +13,7 @@ from apps.channels import services
 from apps.channels.models import Platform, PullRun, RawOrder, ShipmentWriteBack, Shop, SkuMapping, StockPush
 from apps.core.admin_actions import admin_actor
 from apps.core.exceptions import ApplicationError
+from apps.core.replicas import ReplicaReadsAdminMixin
 from apps.orders.selectors import mask_text
 
 PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
@@ -222,7 +223,7 @@ class SkuMappingAdmin(admin.ModelAdmin):
 
 
 @admin.register(RawOrder)
-class RawOrderAdmin(admin.ModelAdmin):
+class RawOrderAdmin(ReplicaReadsAdminMixin, admin.ModelAdmin):
     list_display = (
         "platform_order_id",
         "shop",

@@ -2,7 +2,8 @@
 
 The database, cache and broker are required: one down makes ``/readyz`` answer 503. Search
 is not: when Elasticsearch (or its index alias) is unreachable, searches fall back to the
-database, so the process stays ready and the body reports search as ``degraded``.
+database, so the process stays ready and the body reports search as ``degraded``. Read
+replicas neither: one that lags or is down is bypassed (reads go to the primary), ``degraded``.
 """
 
 import importlib
@@ -12,6 +13,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
+
+from apps.core.replicas import replica_states
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +41,16 @@ def _check_broker() -> None:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 
+class ReplicaUnhealthy(Exception):
+    """A read replica lags, stopped replicating or does not answer: its reads go to the primary."""
+
+
+def _check_replicas() -> None:
+    unhealthy = [state for state in replica_states(fresh=True) if not state.healthy]
+    if unhealthy:
+        raise ReplicaUnhealthy(", ".join(f"{state.alias}: {state.reason}" for state in unhealthy))
+
+
 def _check_search() -> None:
     module = importlib.import_module("apps.orders.search")
     module.get_backend().ping()
@@ -48,16 +61,19 @@ CHECKS = {
     "cache": _check_cache,
     "broker": _check_broker,
     "search": _check_search,
+    "replicas": _check_replicas,
 }
 
 
-OPTIONAL = frozenset({"search"})
+OPTIONAL = frozenset({"search", "replicas"})
 
 
 def readyz(request):
     results = {}
     ready, degraded = True, False
     for name, check in CHECKS.items():
+        if name == "replicas" and not settings.DATABASE_REPLICAS:
+            continue
         required = name not in OPTIONAL
         try:
             check()

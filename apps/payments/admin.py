@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.core.admin_actions import admin_actor
 from apps.core.exceptions import ApplicationError
+from apps.core.replicas import ReplicaReadsAdminMixin
 from apps.payments import services
 from apps.payments.models import (
     Payment,
@@ -105,7 +106,7 @@ class StatementImportForm(forms.Form):
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(ReplicaReadsAdminMixin, admin.ModelAdmin):
     list_display = (
         "out_trade_no",
         "order_no",

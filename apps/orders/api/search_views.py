@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from apps.core.api.dates import is_storable
 from apps.core.api.scoping import caller_shop
+from apps.core.replicas import replica_reads
 from apps.orders.models import Order, OrderLine, OrderStatus
 from apps.orders.search import OrderQuery, get_backend
 from apps.orders.search.base import DEFAULT_SORT, MAX_PAGE_SIZE, SORTS
@@ -199,6 +200,7 @@ class OrderSearchApi(APIView):
         ],
         responses={200: OrderSearchOutputSerializer},
     )
+    @replica_reads()
     def get(self, request):
         params = OrderSearchInputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from apps.core.api.pagination import CursorPagination
 from apps.core.api.scoping import caller_shop, operator_name
 from apps.core.idempotency import idempotent
+from apps.core.replicas import replica_reads
 from apps.orders.api.serializers import (
     OrderAddressInputSerializer,
     OrderCancelInputSerializer,
@@ -99,6 +100,7 @@ class OrderListCreateApi(OrderApi):
         ],
         responses={200: OrderListItemOutputSerializer(many=True)},
     )
+    @replica_reads()
     def get(self, request):
         filterset = OrderFilter(request.query_params, queryset=order_list(shop=caller_shop(request)))
         if not filterset.is_valid():

@@ -14,6 +14,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.core.api.dates import is_storable
+from apps.core.replicas import replica_reads
 from apps.orders.models import FulfillmentLine, FulfillmentStatus, Order, OrderLine
 from apps.orders.search.base import (
     OrderQuery,
@@ -31,6 +32,7 @@ MAX_AMOUNT = Decimal("9999999999.99")
 class DatabaseBackend(SearchBackend):
     name = "database"
 
+    @replica_reads()
     def search(self, query: OrderQuery) -> SearchResult:
         queryset = self.filtered(query)
         total = queryset.count()
