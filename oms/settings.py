@@ -258,6 +258,17 @@ DB_DEADLOCK_RETRIES = env.int("DB_DEADLOCK_RETRIES", default=5)
 INVENTORY_LOW_STOCK_SCAN_SECONDS = env.int("INVENTORY_LOW_STOCK_SCAN_SECONDS", default=300)
 INVENTORY_CLAIM_RETENTION_DAYS = env.int("INVENTORY_CLAIM_RETENTION_DAYS", default=7)
 
+# Retention (daily beat jobs of each app, batched deletes; 0 keeps rows for ever): delivered
+# outbox events, events with a failed delivery, converted/ignored raw platform orders, pull
+# runs, stock pushes, raw payment callbacks. Idempotency keys go after IDEMPOTENCY_KEY_TTL_HOURS.
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=5000)
+OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=7)
+OUTBOX_FAILED_RETENTION_DAYS = env.int("OUTBOX_FAILED_RETENTION_DAYS", default=90)
+RAW_ORDER_RETENTION_DAYS = env.int("RAW_ORDER_RETENTION_DAYS", default=90)
+PULL_RUN_RETENTION_DAYS = env.int("PULL_RUN_RETENTION_DAYS", default=30)
+STOCK_PUSH_RETENTION_DAYS = env.int("STOCK_PUSH_RETENTION_DAYS", default=30)
+PAYMENT_NOTIFICATION_RETENTION_DAYS = env.int("PAYMENT_NOTIFICATION_RETENTION_DAYS", default=365)
+
 # Payments: provider credentials and gateways. The defaults (DEBUG only) point at the keys
 # `manage.py payments_sandbox_keys` writes to var/payments/ and at the sandbox gateway
 # (`python -m apps.payments.sandbox --port 8001`); production sets every one of them.
