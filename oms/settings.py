@@ -345,6 +345,10 @@ ORDER_SHIPPING_FEE = env.str("ORDER_SHIPPING_FEE", default="10.00")  # Decimal s
 ORDER_DETAIL_CACHE_SECONDS = env.int("ORDER_DETAIL_CACHE_SECONDS", default=300)
 ORDER_MISSING_CACHE_SECONDS = env.int("ORDER_MISSING_CACHE_SECONDS", default=30)
 ORDER_EXPIRE_BATCH = env.int("ORDER_EXPIRE_BATCH", default=200)
+# Orders: finished orders idle this many (30-day) months move to the archive tables (daily
+# beat job, in batches); 0 keeps every order in the hot tables.
+ORDER_ARCHIVE_AFTER_MONTHS = env.int("ORDER_ARCHIVE_AFTER_MONTHS", default=0)
+ORDER_ARCHIVE_BATCH_SIZE = env.int("ORDER_ARCHIVE_BATCH_SIZE", default=1000)
 
 # Orders: audit (审单) rules applied when an order is paid; a failing rule puts it on hold.
 AUDIT_HOLD_ON_BUYER_MESSAGE = env.bool("AUDIT_HOLD_ON_BUYER_MESSAGE", default=True)
