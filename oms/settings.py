@@ -16,6 +16,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("OMS_VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
+# tidb://user:password@host:4000/oms selects the django-tidb backend.
+environ.Env.DB_SCHEMES["tidb"] = "django_tidb"
 
 INSECURE_DEFAULT_SECRET_KEY = "insecure-dev-key-change-me"  # noqa: S105 - refused when DEBUG=False
 SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEFAULT_SECRET_KEY)
@@ -50,6 +52,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "apps.core.replicas.ReplicaPinMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -101,6 +104,41 @@ elif _db["ENGINE"] in ("django.db.backends.mysql",):
     _db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 _db["ATOMIC_REQUESTS"] = False
 _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+if _db["ENGINE"] == "django_tidb":
+    # TiDB: pessimistic transactions, so SELECT ... FOR UPDATE locks at read time as on MySQL
+    # (optimistic mode would only fail at COMMIT with write conflict 9007); READ COMMITTED
+    # needs them. AUTO_ID_CACHE 1 keeps new ids increasing across TiDB servers (docs/TIDB.md).
+    _db["OPTIONS"] = {
+        "charset": "utf8mb4",
+        "isolation_level": "read committed",
+        "init_command": "SET SESSION tidb_txn_mode = 'pessimistic'",
+    }
+    _db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+
+# Read replicas (MySQL/MariaDB): only reads that opt in with apps.core.replicas.replica_reads()
+# go there, and only while the replica keeps up (docs/SCALING.md).
+DATABASE_REPLICAS = []
+for _number, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[]), start=1):
+    _replica = env.db_url_config(_url)
+    _replica["OPTIONS"] = {
+        **_db.get("OPTIONS", {}),
+        "connect_timeout": env.int("DB_REPLICA_CONNECT_TIMEOUT", default=2),
+    }
+    _replica.update(ATOMIC_REQUESTS=False, CONN_MAX_AGE=_db["CONN_MAX_AGE"], TEST={"MIRROR": "default"})
+    DATABASES[f"replica_{_number}"] = _replica
+    DATABASE_REPLICAS.append(f"replica_{_number}")
+DATABASE_ROUTERS = ["apps.core.replicas.PrimaryReplicaRouter"]
+DB_REPLICA_MAX_LAG_SECONDS = env.int("DB_REPLICA_MAX_LAG_SECONDS", default=10)
+DB_REPLICA_CHECK_SECONDS = env.float("DB_REPLICA_CHECK_SECONDS", default=5.0)
+DB_REPLICA_PIN_SECONDS = env.int("DB_REPLICA_PIN_SECONDS", default=15)
+# Engines without SELECT ... SKIP LOCKED (TiDB) or where it is unwanted: work queues lock
+# with a plain FOR UPDATE instead (workers then wait for each other's batch instead of
+# taking the next one). Also off by itself when the backend lacks the feature.
+DB_SKIP_LOCKED = env.bool("DB_SKIP_LOCKED", default=True)
+# Error codes a whole transaction is retried on, besides the MySQL deadlock/lock-wait ones:
+# TiDB write conflicts (9007 optimistic, 8002 SELECT FOR UPDATE, 8022 commit retry failed,
+# 8028 schema changed). Harmless on MySQL/MariaDB, which never raise them.
+DB_RETRY_ERROR_CODES = env.list("DB_RETRY_ERROR_CODES", cast=int, default=[1213, 1205, 9007, 8002, 8022, 8028])
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -221,6 +259,17 @@ DB_DEADLOCK_RETRIES = env.int("DB_DEADLOCK_RETRIES", default=5)
 INVENTORY_LOW_STOCK_SCAN_SECONDS = env.int("INVENTORY_LOW_STOCK_SCAN_SECONDS", default=300)
 INVENTORY_CLAIM_RETENTION_DAYS = env.int("INVENTORY_CLAIM_RETENTION_DAYS", default=7)
 
+# Retention (daily beat jobs of each app, batched deletes; 0 keeps rows for ever): delivered
+# outbox events, events with a failed delivery, converted/ignored raw platform orders, pull
+# runs, stock pushes, raw payment callbacks. Idempotency keys go after IDEMPOTENCY_KEY_TTL_HOURS.
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=5000)
+OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=7)
+OUTBOX_FAILED_RETENTION_DAYS = env.int("OUTBOX_FAILED_RETENTION_DAYS", default=90)
+RAW_ORDER_RETENTION_DAYS = env.int("RAW_ORDER_RETENTION_DAYS", default=90)
+PULL_RUN_RETENTION_DAYS = env.int("PULL_RUN_RETENTION_DAYS", default=30)
+STOCK_PUSH_RETENTION_DAYS = env.int("STOCK_PUSH_RETENTION_DAYS", default=30)
+PAYMENT_NOTIFICATION_RETENTION_DAYS = env.int("PAYMENT_NOTIFICATION_RETENTION_DAYS", default=365)
+
 # Payments: provider credentials and gateways. The defaults (DEBUG only) point at the keys
 # `manage.py payments_sandbox_keys` writes to var/payments/ and at the sandbox gateway
 # (`python -m apps.payments.sandbox --port 8001`); production sets every one of them.
@@ -297,6 +346,10 @@ ORDER_SHIPPING_FEE = env.str("ORDER_SHIPPING_FEE", default="10.00")  # Decimal s
 ORDER_DETAIL_CACHE_SECONDS = env.int("ORDER_DETAIL_CACHE_SECONDS", default=300)
 ORDER_MISSING_CACHE_SECONDS = env.int("ORDER_MISSING_CACHE_SECONDS", default=30)
 ORDER_EXPIRE_BATCH = env.int("ORDER_EXPIRE_BATCH", default=200)
+# Orders: finished orders idle this many (30-day) months move to the archive tables (daily
+# beat job, in batches); 0 keeps every order in the hot tables.
+ORDER_ARCHIVE_AFTER_MONTHS = env.int("ORDER_ARCHIVE_AFTER_MONTHS", default=0)
+ORDER_ARCHIVE_BATCH_SIZE = env.int("ORDER_ARCHIVE_BATCH_SIZE", default=1000)
 
 # Orders: audit (审单) rules applied when an order is paid; a failing rule puts it on hold.
 AUDIT_HOLD_ON_BUYER_MESSAGE = env.bool("AUDIT_HOLD_ON_BUYER_MESSAGE", default=True)

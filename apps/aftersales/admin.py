@@ -69,6 +69,7 @@ from apps.core.admin_actions import admin_actor, run_each
 from apps.core.exceptions import ApplicationError
 from apps.core.models import IdempotencyKey
 from apps.core.personal_data import mask_name, mask_phone, may_see_personal_data
+from apps.core.replicas import ReplicaReadsAdminMixin
 from apps.inventory.models import Sku, Warehouse
 from apps.orders.models import Order
 
@@ -278,7 +279,7 @@ def _once_per_submission(request, submission: str, open_aftersale) -> tuple[Afte
 
 
 @admin.register(AfterSale)
-class AfterSaleAdmin(admin.ModelAdmin):
+class AfterSaleAdmin(ReplicaReadsAdminMixin, admin.ModelAdmin):
     list_display = (
         "aftersale_no",
         "order",

@@ -15,6 +15,7 @@ from apps.channels.models import PullRun, RawOrder, ShipmentWriteBack, SkuMappin
 from apps.core.admin_actions import admin_actor
 from apps.core.exceptions import ApplicationError
 from apps.core.personal_data import mask_text, may_see_personal_data
+from apps.core.replicas import ReplicaReadsAdminMixin
 from apps.inventory.models import Warehouse
 from apps.shops.models import Platform, Shop
 
@@ -238,7 +239,7 @@ class SkuMappingAdmin(admin.ModelAdmin):
 
 
 @admin.register(RawOrder)
-class RawOrderAdmin(admin.ModelAdmin):
+class RawOrderAdmin(ReplicaReadsAdminMixin, admin.ModelAdmin):
     list_display = (
         "platform_order_id",
         "shop",

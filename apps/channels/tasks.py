@@ -86,3 +86,9 @@ def _batch_size() -> int:
     from django.conf import settings
 
     return settings.CHANNEL_CONVERT_BATCH
+
+
+@shared_task(name="channels.records_purge", queue="default", acks_late=True, ignore_result=True)
+def channel_records_purge_task() -> dict[str, int]:
+    """Daily: converted raw orders, pull runs and stock pushes past their retention."""
+    return services.channel_records_purge()

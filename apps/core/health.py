@@ -1,19 +1,23 @@
 """``/healthz``: the process answers. ``/readyz``: each dependency answers.
 
 Each dependency is checked by a probe that the code owning it registers with
-``probe_register``: core the database and cache, the project's Celery module the broker, order
-search its backend. A required probe failing makes ``/readyz`` answer 503. An optional one
-(search: when Elasticsearch or its index alias is unreachable, searches fall back to the
-database) keeps the process ready and reports ``degraded``.
+``probe_register``: core the database, the cache and the read replicas, the project's Celery
+module the broker, order search its backend. A required probe failing makes ``/readyz`` answer
+503. An optional one keeps the process ready and reports ``degraded``: search (when
+Elasticsearch or its index alias is unreachable, searches fall back to the database) and read
+replicas (one that lags or is down is bypassed: reads go to the primary).
 """
 
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
+
+from apps.core.replicas import replica_states
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +29,8 @@ class Probe:
     required: bool = True
     # Top-level fields of the /readyz body this probe's owner reports (name -> value getter).
     facts: dict[str, Callable[[], object]] = field(default_factory=dict)
+    # Whether the dependency is configured at all (read at each call: settings may change).
+    enabled: Callable[[], bool] = lambda: True
 
 
 PROBES: dict[str, Probe] = {}
@@ -36,9 +42,12 @@ def probe_register(
     *,
     required: bool = True,
     facts: dict[str, Callable[[], object]] | None = None,
+    enabled: Callable[[], bool] | None = None,
 ) -> None:
     """Add (or replace) the probe called ``name``; ``/readyz`` runs probes in registration order."""
-    PROBES[name] = Probe(name=name, check=check, required=required, facts=facts or {})
+    PROBES[name] = Probe(
+        name=name, check=check, required=required, facts=facts or {}, enabled=enabled or (lambda: True)
+    )
 
 
 def healthz(request):
@@ -56,8 +65,19 @@ def _check_cache() -> None:
         raise RuntimeError("cache did not return the value just written")
 
 
+class ReplicaUnhealthy(Exception):
+    """A read replica lags, stopped replicating or does not answer: its reads go to the primary."""
+
+
+def _check_replicas() -> None:
+    unhealthy = [state for state in replica_states(fresh=True) if not state.healthy]
+    if unhealthy:
+        raise ReplicaUnhealthy(", ".join(f"{state.alias}: {state.reason}" for state in unhealthy))
+
+
 probe_register("database", _check_database)
 probe_register("cache", _check_cache)
+probe_register("replicas", _check_replicas, required=False, enabled=lambda: bool(settings.DATABASE_REPLICAS))
 
 
 def readyz(request):
@@ -65,6 +85,8 @@ def readyz(request):
     facts = {}
     ready, degraded = True, False
     for probe in list(PROBES.values()):
+        if not probe.enabled():
+            continue
         try:
             probe.check()
             results[probe.name] = {"status": "ok", "required": probe.required}

@@ -23,6 +23,7 @@ from apps.core.db import retry_on_deadlock
 from apps.core.error_codes import CoreErrorCode
 from apps.core.exceptions import ApplicationError, Unprocessable
 from apps.core.models import IdempotencyKey
+from apps.core.retention import delete_in_batches
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -131,6 +132,5 @@ def _claim(*, scope: str, key: str, fingerprint: str) -> IdempotencyKey | None:
 
 
 def idempotency_keys_purge() -> int:
-    """Delete keys past their retention (beat job)."""
-    deleted, _details = IdempotencyKey.objects.filter(expires_at__lt=timezone.now()).delete()
-    return deleted
+    """Delete keys past their retention (beat job), in batches."""
+    return delete_in_batches(IdempotencyKey.objects.filter(expires_at__lt=timezone.now()))

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.core.alerts import alert_raise
+from apps.core.db import skip_locked
 from apps.core.models import Alert, OutboxDelivery, OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ def outbox_deliver(delivery_id: int) -> bool:
     """
     with transaction.atomic():
         delivery = (
-            OutboxDelivery.objects.select_for_update(skip_locked=True)
+            OutboxDelivery.objects.select_for_update(skip_locked=skip_locked())
             .select_related("event")
             .filter(pk=delivery_id, status=OutboxDelivery.Status.PENDING, next_attempt_at__lte=timezone.now())
             .first()
@@ -244,7 +245,7 @@ def outbox_deliver_batch(consumer: Consumer, *, limit: int) -> int:
     """Deliver up to ``limit`` due events to a batch consumer in one call."""
     with transaction.atomic():
         deliveries = list(
-            OutboxDelivery.objects.select_for_update(skip_locked=True)
+            OutboxDelivery.objects.select_for_update(skip_locked=skip_locked())
             .select_related("event")
             .filter(
                 consumer=consumer.name,

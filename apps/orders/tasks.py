@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from apps.orders.services import order_expire, order_expire_overdue, orders_retry_out_of_stock
+from apps.orders.services import order_expire, order_expire_overdue, orders_archive, orders_retry_out_of_stock
 from apps.orders.services.fulfillment import fulfillments_dispatch_due, orders_complete_delivered
 from apps.orders.services.merge import fulfillment_merge_and_submit, fulfillments_merge
 from apps.orders.wms import WmsUnavailable
@@ -70,3 +70,9 @@ def reports_build_task() -> int:
     from apps.orders.reports.services import reports_build_recent
 
     return len(reports_build_recent(today=timezone.localdate(), actor="system:beat"))
+
+
+@shared_task(name="orders.archive", queue="default", acks_late=True, ignore_result=True)
+def orders_archive_task() -> int:
+    """Daily: finished orders idle for ORDER_ARCHIVE_AFTER_MONTHS move to the archive tables."""
+    return orders_archive(actor="system:archive")

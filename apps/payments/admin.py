@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from apps.core.admin_actions import admin_actor
 from apps.core.exceptions import ApplicationError
 from apps.core.personal_data import mask_text, may_see_personal_data
+from apps.core.replicas import ReplicaReadsAdminMixin
 from apps.payments import services
 from apps.payments.models import (
     Payment,
@@ -100,7 +101,7 @@ class StatementImportForm(forms.Form):
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(ReplicaReadsAdminMixin, admin.ModelAdmin):
     list_display = (
         "out_trade_no",
         "order_no",

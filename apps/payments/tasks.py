@@ -48,3 +48,9 @@ def reconciliation_daily_task() -> None:
     yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
     for provider in Provider.values:
         reconciliation_run_task.delay(provider, yesterday)
+
+
+@shared_task(name="payments.notifications_purge", queue="default", acks_late=True, ignore_result=True)
+def payment_notifications_purge_task() -> int:
+    """Daily: raw payment callbacks past PAYMENT_NOTIFICATION_RETENTION_DAYS."""
+    return services.payment_notifications_purge()

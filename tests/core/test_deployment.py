@@ -51,7 +51,12 @@ def compose() -> dict:
 
 def test_compose_has_the_stack_with_health_checks():
     services = compose()["services"]
-    assert set(services) == {"mysql", "redis", "elasticsearch", "web", "worker", "beat"}
+    default = {name for name, service in services.items() if not service.get("profiles")}
+    assert default == {"mysql", "redis", "elasticsearch", "web", "worker", "beat"}
+    assert {name for name, service in services.items() if "tidb" in service.get("profiles", ())} == {
+        "tidb",
+        "tidb-init",
+    }
     assert services["mysql"]["image"].startswith("mysql:8")
     assert services["redis"]["image"].startswith("redis:7")
     assert services["elasticsearch"]["image"].split(":")[-1].startswith("8.")
@@ -78,7 +83,8 @@ def test_compose_roles_use_the_start_scripts_and_production_urls():
         assert script == f"docker/start-{role}.sh"
         assert os.access(ROOT / script, os.X_OK), script
         env = services[role]["environment"]
-        assert env["DATABASE_URL"].startswith("mysql://")
+        # MySQL unless DATABASE_URL is set (tidb://... with the tidb profile).
+        assert env["DATABASE_URL"].startswith("${DATABASE_URL:-mysql://oms:")
         assert env["REDIS_URL"].startswith("redis://")
         assert env["ELASTICSEARCH_URL"].startswith("http://")
         assert env["DEBUG"] == "false"

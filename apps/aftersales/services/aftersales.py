@@ -50,7 +50,7 @@ from apps.orders.models import (
     OrderStatus,
     refunds_cover_payment,
 )
-from apps.orders.services import order_cancel, order_record_refund, order_request_refund
+from apps.orders.services import order_cancel, order_record_refund, order_request_refund, orders_restore
 from apps.orders.services.fulfillment import fulfillment_create_extra
 from apps.payments.selectors import payments_paid_total, refund_request_state, refunds_total
 from apps.payments.services import refund_request_for_order
@@ -371,6 +371,9 @@ def aftersale_create(
         if shop_id is not None:
             order_query = order_query.filter(shop_id=shop_id)
         order = order_query.first()
+        # An archived order comes back whole for its after-sale.
+        if order is None and orders_restore(order_nos=[order_no], actor=actor):
+            order = order_query.first()
         if order is None:
             raise NotFound(AfterSaleErrorCode.ORDER_NOT_FOUND, _("Order %(no)s does not exist.") % {"no": order_no})
         if platform_refund_id:

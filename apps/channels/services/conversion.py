@@ -61,6 +61,7 @@ from apps.channels.adapters import NormalizedOrder, NormalizedRefund, Normalized
 from apps.channels.error_codes import ChannelErrorCode
 from apps.channels.models import RawOrder, SkuMapping
 from apps.core.alerts import alert_raise, alert_resolve
+from apps.core.db import skip_locked
 from apps.core.exceptions import ApplicationError
 from apps.core.outbox import outbox_publish
 from apps.orders.models import (
@@ -161,7 +162,7 @@ def raw_orders_convert_batch(
         try:
             with transaction.atomic():
                 locked = (
-                    RawOrder.objects.select_for_update(skip_locked=True)
+                    RawOrder.objects.select_for_update(skip_locked=skip_locked())
                     .filter(pk=raw.pk, payload_hash=raw.payload_hash, status=RawOrder.Status.PENDING)
                     .first()
                 )
@@ -257,7 +258,7 @@ def _convert_new_paid(
         with transaction.atomic():
             locked = {
                 row.pk: row
-                for row in RawOrder.objects.select_for_update(skip_locked=True).filter(
+                for row in RawOrder.objects.select_for_update(skip_locked=skip_locked()).filter(
                     pk__in=[raw.pk for raw in raws], status=RawOrder.Status.PENDING
                 )
             }

@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from apps.core.admin_actions import action_form, admin_actor, run_each
 from apps.core.exceptions import ApplicationError
 from apps.core.personal_data import mask_address, mask_buyer_id, mask_name, mask_phone, may_see_personal_data, scrub
+from apps.core.replicas import ReplicaReadsAdminMixin
 from apps.inventory.models import Sku
 from apps.orders.error_codes import OrderErrorCode
 from apps.orders.models import (
@@ -183,7 +184,7 @@ AFTERSALE_CLOSED_STATUSES = {OrderStatus.CANCELLED, OrderStatus.PAYMENT_TIMEOUT,
 
 
 @admin.register(Order)
-class OrderAdmin(PersonalDataAdminMixin, SearchBackendAdminMixin, admin.ModelAdmin):
+class OrderAdmin(ReplicaReadsAdminMixin, PersonalDataAdminMixin, SearchBackendAdminMixin, admin.ModelAdmin):
     list_display = (
         "order_no",
         "shop",

@@ -31,6 +31,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.core.db import skip_locked
 from apps.core.exceptions import ApplicationError, Conflict
 from apps.inventory.domain import InsufficientStock
 from apps.inventory.selectors import sellable_by_sku
@@ -291,7 +292,7 @@ def orders_retry_out_of_stock(*, actor: str, batch_size: int = RETRY_BATCH) -> l
         tried += 1
         try:
             with transaction.atomic():
-                order = Order.objects.select_for_update(skip_locked=True).filter(order_no=order_no).first()
+                order = Order.objects.select_for_update(skip_locked=skip_locked()).filter(order_no=order_no).first()
                 if order is None or not is_out_of_stock(order):
                     continue
                 if any(reason.get("code") in WAITS_FOR_OWNER for reason in order.hold_reasons):

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
 from apps.core.alerts import alert_raise
+from apps.core.db import skip_locked
 from apps.core.exceptions import Conflict
 from apps.core.money import ZERO, to_money
 from apps.inventory.services import stock_release
@@ -163,7 +164,7 @@ def order_expire_overdue(*, actor: str, batch_size: int | None = None) -> list[s
         for pk in ids:
             with transaction.atomic():
                 order = (
-                    Order.objects.select_for_update(skip_locked=True)
+                    Order.objects.select_for_update(skip_locked=skip_locked())
                     .filter(pk=pk, status=S.PENDING_PAYMENT, payment_deadline__lte=now)
                     .first()
                 )

@@ -20,12 +20,14 @@ from apps.payments.services.refunds import (
     refund_submit,
     refunds_process_due,
 )
+from apps.payments.services.retention import payment_notifications_purge
 
 __all__ = [
     "PaymentStart",
     "payment_apply_trade",
     "payment_close_for_order",
     "payment_notification_handle",
+    "payment_notifications_purge",
     "payment_provider_close",
     "payment_query",
     "payment_refund_received",
