@@ -6,7 +6,6 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('shops', '0002_shop_content_type'),
         ('orders', '0004_order_updated_index'),
     ]
 
