@@ -125,6 +125,8 @@ CELERY_BROKER_FOLDER = VAR_DIR / "broker"
 # timeout stays well above the longest countdown we schedule (the payment deadline).
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=6 * 3600)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# RabbitMQ only: declare the task queues as quorum queues (replicated; needs RabbitMQ 3.8+).
+CELERY_QUORUM_QUEUES = env.bool("CELERY_QUORUM_QUEUES", default=True)
 
 # --- Search ---------------------------------------------------------------------------
 ELASTICSEARCH_URL = env.str("ELASTICSEARCH_URL", default="")

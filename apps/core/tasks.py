@@ -4,11 +4,11 @@ from apps.core.idempotency import idempotency_keys_purge
 from apps.core.outbox import outbox_relay
 
 
-@shared_task(name="core.outbox_relay", queue="default", acks_late=True, ignore_result=True)
+@shared_task(name="core.outbox_relay", acks_late=True, ignore_result=True)
 def outbox_relay_task() -> int:
     return outbox_relay()
 
 
-@shared_task(name="core.idempotency_keys_purge", queue="default", acks_late=True, ignore_result=True)
+@shared_task(name="core.idempotency_keys_purge", acks_late=True, ignore_result=True)
 def idempotency_keys_purge_task() -> int:
     return idempotency_keys_purge()
