@@ -12,6 +12,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from oms.caches import redis_caches
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("OMS_VAR_DIR", default=str(BASE_DIR / "var")))
 
@@ -104,18 +106,24 @@ _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------
+# The cache also holds signed-request nonces, rate limits and the hot-SKU gate. One Redis
+# (REDIS_URL), or past one box: Redis Sentinel (REDIS_SENTINELS, high availability) or
+# Redis Cluster (REDIS_CLUSTER_NODES, sharded); see docs/SCALING.md.
 REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="oms"),
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
-        }
-    }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+REDIS_SENTINELS = env.list("REDIS_SENTINELS", default=[])  # host:port of each sentinel
+REDIS_SENTINEL_SERVICE = env.str("REDIS_SENTINEL_SERVICE", default="oms")
+REDIS_SENTINEL_DB = env.int("REDIS_SENTINEL_DB", default=0)
+REDIS_CLUSTER_NODES = env.list("REDIS_CLUSTER_NODES", default=[])  # host:port of a few seed nodes
+REDIS_PASSWORD = env.str("REDIS_PASSWORD", default="")  # Sentinel and Cluster data nodes
+CACHES = redis_caches(
+    url=REDIS_URL,
+    sentinels=REDIS_SENTINELS,
+    sentinel_service=REDIS_SENTINEL_SERVICE,
+    sentinel_db=REDIS_SENTINEL_DB,
+    cluster_nodes=REDIS_CLUSTER_NODES,
+    password=REDIS_PASSWORD,
+    key_prefix=env.str("CACHE_KEY_PREFIX", default="oms"),
+)
 
 # --- Celery ---------------------------------------------------------------------------
 # The filesystem transport needs no server: the embedded default. Folders live under VAR_DIR.
