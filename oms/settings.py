@@ -137,7 +137,11 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_QUORUM_QUEUES = env.bool("CELERY_QUORUM_QUEUES", default=True)
 
 # --- Search ---------------------------------------------------------------------------
+# One node URL or several, comma-separated (a cluster); an API key and the CA certificate
+# of a cluster with security on (https URLs).
 ELASTICSEARCH_URL = env.str("ELASTICSEARCH_URL", default="")
+ELASTICSEARCH_API_KEY = env.str("ELASTICSEARCH_API_KEY", default="")  # "id:key" or its base64 form
+ELASTICSEARCH_CA_CERTS = env.str("ELASTICSEARCH_CA_CERTS", default="")  # path to a PEM file
 SEARCH_BACKEND = env.str("SEARCH_BACKEND", default="elasticsearch" if ELASTICSEARCH_URL else "database")
 ELASTICSEARCH_INDEX_PREFIX = env.str("ELASTICSEARCH_INDEX_PREFIX", default="oms")
 
