@@ -114,7 +114,6 @@ def _configuration() -> dict:
         "task_default_queue": "default",
         "task_queues": _task_queues(),
         "task_routes": TASK_ROUTES,
-        "task_create_missing_queues": True,
         # A task still running when the connection is lost is redelivered (acks_late) and
         # would run twice at once; cancelling it leaves the redelivered copy alone.
         "worker_cancel_long_running_tasks_on_connection_loss": True,

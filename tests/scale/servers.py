@@ -2,7 +2,8 @@
 (Celery worker and beat) pointed at the test database.
 
 Ports come from ``OMS_SCALE_PORT_BASE`` (default 17600) upwards, skipping any in use, so
-parallel checkouts on one machine can each take their own range.
+parallel checkouts on one machine can each take their own range; each pytest-xdist worker
+starts 40 ports further on.
 """
 
 import os
@@ -19,7 +20,8 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
-_next_port = int(os.environ.get("OMS_SCALE_PORT_BASE", "17600"))
+_worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+_next_port = int(os.environ.get("OMS_SCALE_PORT_BASE", "17600")) + 40 * _worker
 
 
 def _port_free(port: int) -> bool:
