@@ -26,8 +26,10 @@ pytestmark = [pytest.mark.scale, pytest.mark.django_db(transaction=True)]
 
 def redis_server(folder, port: int, *args: str) -> subprocess.Popen:
     folder.mkdir(exist_ok=True)
+    # Replicas sync at once (no diskless delay) and may always be promoted, however long a
+    # busy machine kept them from their primary.
     argv = [require("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-            "--save", "", "--appendonly", "no", *args]  # fmt: skip
+            "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0", *args]  # fmt: skip
     process = start(argv, log=folder / f"redis-{port}.log")
     wait_until(lambda: redis.Redis(port=port).ping(), timeout=20, what=f"redis on {port}")
     return process
@@ -35,6 +37,15 @@ def redis_server(folder, port: int, *args: str) -> subprocess.Popen:
 
 def info(port: int, section: str) -> dict:
     return redis.Redis(port=port, socket_timeout=1).info(section)
+
+
+def wait_for_replicas(ports: list[int]) -> None:
+    """Until every replica among ``ports`` has its primary's data (a replica killed off
+    before its first sync could never be promoted)."""
+    for port in ports:
+        wait_until(lambda port=port: info(port, "replication")["role"] == "master"
+                   or info(port, "replication")["master_link_status"] == "up", timeout=60,
+                   what=f"redis {port} to sync with its primary")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +68,7 @@ def sentinel(tmp_path_factory):
             wait_until(lambda port=port: sentinel_view(port)["num-slaves"] == 1
                        and sentinel_view(port)["num-other-sentinels"] == 2, timeout=30,
                        what=f"sentinel {port} to see the replica and its peers")  # fmt: skip
+        wait_for_replicas([replica])
         yield SimpleNamespace(master=master, replica=replica, sentinels=sentinels, processes=processes)
     finally:
         for process in processes.values():
@@ -78,7 +90,8 @@ def cluster(tmp_path_factory):
     try:
         for port in ports:
             processes[port] = redis_server(folder / str(port), port, "--cluster-enabled", "yes",
-                                           "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000")  # fmt: skip
+                                           "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
+                                           "--cluster-replica-validity-factor", "0")  # fmt: skip
         subprocess.run(  # noqa: S603 - the machine's redis-cli
             [require("redis-cli"), "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),
              "--cluster-replicas", "1", "--cluster-yes"],
@@ -87,6 +100,7 @@ def cluster(tmp_path_factory):
         for port in ports:
             wait_until(lambda port=port: cluster_ok(port), timeout=30,
                        what=f"cluster node {port} to be ready")  # fmt: skip
+        wait_for_replicas(ports)
         yield SimpleNamespace(ports=ports, processes=processes)
     finally:
         for process in processes.values():
