@@ -12,6 +12,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from oms.caches import redis_caches
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("OMS_VAR_DIR", default=str(BASE_DIR / "var")))
 
@@ -143,18 +145,24 @@ DB_RETRY_ERROR_CODES = env.list("DB_RETRY_ERROR_CODES", cast=int, default=[1213,
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------
+# The cache also holds signed-request nonces, rate limits and the hot-SKU gate. One Redis
+# (REDIS_URL), or past one box: Redis Sentinel (REDIS_SENTINELS, high availability) or
+# Redis Cluster (REDIS_CLUSTER_NODES, sharded); see docs/SCALING.md.
 REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="oms"),
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
-        }
-    }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+REDIS_SENTINELS = env.list("REDIS_SENTINELS", default=[])  # host:port of each sentinel
+REDIS_SENTINEL_SERVICE = env.str("REDIS_SENTINEL_SERVICE", default="oms")
+REDIS_SENTINEL_DB = env.int("REDIS_SENTINEL_DB", default=0)
+REDIS_CLUSTER_NODES = env.list("REDIS_CLUSTER_NODES", default=[])  # host:port of a few seed nodes
+REDIS_PASSWORD = env.str("REDIS_PASSWORD", default="")  # Sentinel and Cluster data nodes
+CACHES = redis_caches(
+    url=REDIS_URL,
+    sentinels=REDIS_SENTINELS,
+    sentinel_service=REDIS_SENTINEL_SERVICE,
+    sentinel_db=REDIS_SENTINEL_DB,
+    cluster_nodes=REDIS_CLUSTER_NODES,
+    password=REDIS_PASSWORD,
+    key_prefix=env.str("CACHE_KEY_PREFIX", default="oms"),
+)
 
 # --- Celery ---------------------------------------------------------------------------
 # The filesystem transport needs no server: the embedded default. Folders live under VAR_DIR.
@@ -164,9 +172,15 @@ CELERY_BROKER_FOLDER = VAR_DIR / "broker"
 # timeout stays well above the longest countdown we schedule (the payment deadline).
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=6 * 3600)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# RabbitMQ only: declare the task queues as quorum queues (replicated; needs RabbitMQ 3.8+).
+CELERY_QUORUM_QUEUES = env.bool("CELERY_QUORUM_QUEUES", default=True)
 
 # --- Search ---------------------------------------------------------------------------
+# One node URL or several, comma-separated (a cluster); an API key and the CA certificate
+# of a cluster with security on (https URLs).
 ELASTICSEARCH_URL = env.str("ELASTICSEARCH_URL", default="")
+ELASTICSEARCH_API_KEY = env.str("ELASTICSEARCH_API_KEY", default="")  # "id:key" or its base64 form
+ELASTICSEARCH_CA_CERTS = env.str("ELASTICSEARCH_CA_CERTS", default="")  # path to a PEM file
 SEARCH_BACKEND = env.str("SEARCH_BACKEND", default="elasticsearch" if ELASTICSEARCH_URL else "database")
 ELASTICSEARCH_INDEX_PREFIX = env.str("ELASTICSEARCH_INDEX_PREFIX", default="oms")
 

@@ -10,24 +10,23 @@ from apps.payments.models import Provider
 from apps.payments.providers.base import ProviderUnavailable
 
 
-@shared_task(name="payments.query_open", queue="default", acks_late=True, ignore_result=True)
+@shared_task(name="payments.query_open", acks_late=True, ignore_result=True)
 def payments_query_open_task() -> dict:
     return services.payments_query_open(actor="system:beat")
 
 
-@shared_task(name="payments.close_expired", queue="default", acks_late=True, ignore_result=True)
+@shared_task(name="payments.close_expired", acks_late=True, ignore_result=True)
 def payments_close_expired_task() -> int:
     return services.payments_close_expired(actor="system:beat")
 
 
-@shared_task(name="payments.refunds_process", queue="default", acks_late=True, ignore_result=True)
+@shared_task(name="payments.refunds_process", acks_late=True, ignore_result=True)
 def refunds_process_due_task() -> int:
     return services.refunds_process_due(actor="system:beat")
 
 
 @shared_task(
     name="payments.reconcile",
-    queue="default",
     acks_late=True,
     ignore_result=True,
     autoretry_for=(ProviderUnavailable,),
@@ -42,7 +41,7 @@ def reconciliation_run_task(provider: str, bill_date: str) -> int:
     return statement.mismatch_count
 
 
-@shared_task(name="payments.reconcile_yesterday", queue="default", acks_late=True, ignore_result=True)
+@shared_task(name="payments.reconcile_yesterday", acks_late=True, ignore_result=True)
 def reconciliation_daily_task() -> None:
     """Queue yesterday's reconciliation for each provider (statements are ready after 10:00)."""
     yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
