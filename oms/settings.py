@@ -111,7 +111,12 @@ if REDIS_URL:
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="oms"),
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                # A Redis that hangs fails fast instead of holding the request.
+                "SOCKET_CONNECT_TIMEOUT": env.float("CACHE_CONNECT_TIMEOUT_SECONDS", default=1.0),
+                "SOCKET_TIMEOUT": env.float("CACHE_TIMEOUT_SECONDS", default=2.0),
+            },
         }
     }
 else:
@@ -203,6 +208,8 @@ FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 # Signed API requests: allowed clock skew and how long a nonce is remembered.
 API_SIGNATURE_MAX_SKEW_SECONDS = env.int("API_SIGNATURE_MAX_SKEW_SECONDS", default=300)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# The Retry-After of a 503 answered while the cache or the database is down.
+API_RETRY_AFTER_SECONDS = env.int("API_RETRY_AFTER_SECONDS", default=5)
 
 # --- Business settings ----------------------------------------------------------------
 OMS_NODE_ID = env.int("OMS_NODE_ID", default=-1)  # -1: derived per process

@@ -62,3 +62,15 @@ class SignedClient:
 
     def post(self, path: str, data=None, **kwargs):
         return self.request("POST", path, data, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def own_redis():
+    """A Redis server of the test session's own, which a test may kill and start again
+    (it must leave it running)."""
+    from tests.servers import RedisServer
+
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.core.alerts import alert_raise
+from apps.core.dependencies import CACHE_ERRORS
 from apps.core.models import Alert, OutboxDelivery, OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -133,8 +134,13 @@ def outbox_publish_many(events: list[EventInput]) -> None:
 
 
 def _kick_relay() -> None:
-    # At most one nudge per second: the relay drains everything pending when it runs.
-    if not cache.add("outbox:relay-kick", 1, timeout=1):
+    # At most one nudge per second: the relay drains everything pending when it runs. This runs
+    # after the commit, so an outage here must never turn the committed request into an error.
+    try:
+        if not cache.add("outbox:relay-kick", 1, timeout=1):
+            return
+    except CACHE_ERRORS:
+        logger.warning("outbox relay nudge skipped: the cache is unavailable; the beat job will deliver")
         return
     from apps.core.tasks import outbox_relay_task
 
