@@ -1,9 +1,12 @@
-"""Servers a test starts for itself: a Redis it may stop and start again, on a free port."""
+"""Servers a test starts for itself on free ports: a Redis it may kill and start again, a TCP
+proxy that can freeze."""
 
+import select
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 
@@ -76,3 +79,62 @@ class RedisServer:
                 },
             }
         }
+
+
+class FreezableProxy:
+    """A TCP proxy on a free port in front of ``target_port`` that can freeze: while frozen it
+    accepts connections and keeps them open but passes no byte either way, as a database that
+    hangs does."""
+
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1"):
+        self.target = (target_host, target_port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)
+        self.port = self.listener.getsockname()[1]
+        self.frozen = threading.Event()
+        self.stopped = threading.Event()
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def freeze(self) -> None:
+        self.frozen.set()
+
+    def thaw(self) -> None:
+        self.frozen.clear()
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.listener.close()
+        for sock in self.sockets:
+            sock.close()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+
+    def _pump(self, client: socket.socket, upstream: socket.socket) -> None:
+        peers = {client: upstream, upstream: client}
+        try:
+            while not self.stopped.is_set():
+                if self.frozen.is_set():
+                    time.sleep(0.05)
+                    continue
+                readable, _, _ = select.select(list(peers), [], [], 0.1)
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    peers[sock].sendall(data)
+        except OSError:
+            return
+        finally:
+            client.close()
+            upstream.close()

@@ -95,6 +95,12 @@ class ShopForm(forms.ModelForm):
             "stock_sync_ratio",
             "safety_stock",
             "warehouses",
+            "rate_limit_create_per_minute",
+            "rate_limit_create_burst",
+            "rate_limit_read_per_minute",
+            "rate_limit_read_burst",
+            "rate_limit_push_per_minute",
+            "rate_limit_push_burst",
         ]
 
     def clean(self):

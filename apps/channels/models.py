@@ -1,3 +1,4 @@
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -10,6 +11,16 @@ class Platform(models.TextChoices):
     DOUYIN = "douyin", _("Douyin")
     WECHAT = "wechat", _("WeChat mini-program shop")
     OWN = "own", _("Own API")
+
+
+def _rate_field(verbose_name):
+    return models.PositiveIntegerField(
+        verbose_name,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("Empty: the default from the settings."),
+    )
 
 
 class Shop(models.Model):
@@ -44,6 +55,14 @@ class Shop(models.Model):
     warehouses = models.ManyToManyField(
         "inventory.Warehouse", blank=True, related_name="+", verbose_name=_("warehouses")
     )
+    # API rate limits of the shop's app per kind of endpoint (apps.channels.throttling);
+    # empty: the default from settings (RATE_LIMITS).
+    rate_limit_create_per_minute = _rate_field(_("create requests per minute"))
+    rate_limit_create_burst = _rate_field(_("create burst"))
+    rate_limit_read_per_minute = _rate_field(_("read requests per minute"))
+    rate_limit_read_burst = _rate_field(_("read burst"))
+    rate_limit_push_per_minute = _rate_field(_("platform pushes per minute"))
+    rate_limit_push_burst = _rate_field(_("platform push burst"))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

@@ -2,7 +2,8 @@
 
 The database, cache and broker are required: one down makes ``/readyz`` answer 503. Search
 is not: when Elasticsearch (or its index alias) is unreachable, searches fall back to the
-database, so the process stays ready and the body reports search as ``degraded``.
+database, so the process stays ready and the body reports search as ``degraded``. Apps add
+their own checks with ``register_check`` (payments: each provider's configuration).
 """
 
 import importlib
@@ -12,6 +13,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
+
+from apps.core import ratelimit
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +54,23 @@ CHECKS = {
 }
 
 
-OPTIONAL = frozenset({"search"})
+OPTIONAL = {"search"}
+
+
+class Degraded(Exception):
+    """Raised by an optional check that answers but reports trouble; ``details`` are shown."""
+
+    def __init__(self, details: dict):
+        super().__init__(details)
+        self.details = details
+
+
+def register_check(name: str, check, *, required: bool = False) -> None:
+    """Add an app's check (core imports no feature app): ``check()`` returns details to show
+    (a dict) or None, or raises (``Degraded`` with details, or any error)."""
+    CHECKS[name] = check
+    if not required:
+        OPTIONAL.add(name)
 
 
 def readyz(request):
@@ -60,8 +79,14 @@ def readyz(request):
     for name, check in CHECKS.items():
         required = name not in OPTIONAL
         try:
-            check()
+            details = check()
             results[name] = {"status": "ok", "required": required}
+            if details:
+                results[name]["details"] = details
+        except Degraded as exc:
+            results[name] = {"status": "degraded", "required": required, "details": exc.details}
+            ready = ready and not required
+            degraded = True
         except Exception as exc:  # any failure is reported, per dependency
             # The probe is unauthenticated: the answer names the failing dependency and the
             # error type only; host names and credentials in the message go to the log.
@@ -74,5 +99,7 @@ def readyz(request):
         "status": "unavailable" if not ready else "degraded" if degraded else "ok",
         "checks": results,
         "search_backend": settings.SEARCH_BACKEND,
+        # Requests this process let through unlimited because the limiter's Redis was down.
+        "rate_limiter": {"fail_open_total": ratelimit.fail_open_total()},
     }
     return JsonResponse(results_body, status=200 if ready else 503)

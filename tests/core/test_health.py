@@ -12,7 +12,9 @@ def test_healthz_answers_without_touching_dependencies(client):
 
 
 @pytest.mark.django_db
-def test_readyz_is_200_with_mariadb_and_redis_up(client):
+def test_readyz_is_200_with_mariadb_and_redis_up(client, settings):
+    settings.WECHATPAY_MCHID = settings.ALIPAY_APP_ID = ""  # no payment provider in use
+
     response = client.get("/readyz")
     body = response.json()
     assert response.status_code == 200
@@ -20,6 +22,7 @@ def test_readyz_is_200_with_mariadb_and_redis_up(client):
     for name in ("database", "cache", "broker"):
         assert body["checks"][name] == {"status": "ok", "required": True}
     assert body["checks"]["search"]["required"] is False
+    assert body["checks"]["payment_providers"]["details"] == {"wechat": "not_configured", "alipay": "not_configured"}
 
 
 @pytest.mark.django_db
