@@ -39,6 +39,9 @@ class ShopRateThrottle(BaseThrottle):
             return True
         kind = endpoint_kind(request, view)
         decision = rate_limit_take(subject=shop.app_key, kind=kind, limit=shop_rate_limit(shop, kind))
-        if decision is not None and not decision.allowed:
+        if decision is None:
+            return True
+        request._request.rate_limit_decision = decision  # RateLimit-* headers on the answer
+        if not decision.allowed:
             raise RateLimited(decision, kind=kind)
         return True

@@ -152,3 +152,19 @@ class RateLimited(ApplicationError):
             {"kind": kind, "per_minute": decision.limit.per_minute, "burst": decision.limit.burst},
             headers=decision.headers(),
         )
+
+
+class RateLimitHeadersMiddleware:
+    """Adds the ``RateLimit-*`` headers to every answer of a rate-limited request (the 429s
+    carry them already), so clients can pace themselves before they are refused."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        decision = getattr(request, "rate_limit_decision", None)
+        if decision is not None:
+            for name, value in decision.headers().items():
+                response.headers.setdefault(name, value)
+        return response

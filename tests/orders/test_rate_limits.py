@@ -84,12 +84,13 @@ def test_each_kind_has_its_own_bucket_and_each_app_its_own_limits(sku):
     other = ShopFactory()
     client, other_client = SignedClient(shop, SHOP_SECRET), SignedClient(other, SHOP_SECRET)
 
-    reads = [client.get("/api/v1/orders").status_code for _ in range(2)]
+    reads = [client.get("/api/v1/orders") for _ in range(2)]
     over = client.get("/api/v1/orders")
     create = client.post("/api/v1/orders", order_body(sku, quantity=1))
     other_read = other_client.get("/api/v1/orders")
 
-    assert reads == [200, 200]
+    assert [r.status_code for r in reads] == [200, 200]
+    assert [r["RateLimit-Remaining"] for r in reads] == ["1", "0"]  # clients see the budget shrink
     assert_rate_limited(over, "read")
     assert over["RateLimit-Remaining"] == "0"
     assert int(over["Retry-After"]) >= 30  # one read a minute: the next token is that far off
@@ -118,3 +119,28 @@ def test_with_the_limiters_redis_down_orders_keep_flowing_and_the_outage_is_coun
     assert [r.status_code for r in responses] == [201, 201, 201]
     assert Order.objects.filter(shop=shop).count() == 3
     assert readyz["rate_limiter"]["fail_open_total"] == before + 3
+
+
+@pytest.mark.django_db
+def test_platform_pushes_have_their_own_bucket(sku):
+    shop = limited_shop(push_per_minute=1, push_burst=1)
+    client = SignedClient(shop, SHOP_SECRET)
+
+    first = client.post(f"/api/v1/channels/{shop.code}/orders", {"tid": "1"})
+    second = client.post(f"/api/v1/channels/{shop.code}/orders", {"tid": "2"})
+    read = client.get("/api/v1/orders")
+
+    assert first.status_code != 429
+    assert_rate_limited(second, "push")
+    assert read.status_code == 200
+
+
+@pytest.mark.django_db
+def test_staff_set_a_shops_limits_in_the_admin(admin_client):
+    shop = ShopFactory()
+
+    page = admin_client.get(f"/admin/channels/shop/{shop.pk}/change/").content.decode()
+
+    for kind in ("create", "read", "push"):
+        assert f'name="rate_limit_{kind}_per_minute"' in page
+        assert f'name="rate_limit_{kind}_burst"' in page
