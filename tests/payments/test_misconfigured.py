@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from apps.core.models import Alert, OutboxDelivery
 from apps.core.outbox import outbox_relay
-from apps.payments.models import Payment, PaymentStatus, Refund
+from apps.payments.models import Payment, PaymentNotification, PaymentStatus, Refund
 from apps.payments.services import (
     payment_close_for_order,
     payments_query_open,
@@ -122,3 +122,29 @@ def test_outbox_deliveries_of_a_misconfigured_provider_fail_at_once_with_one_ale
     assert alert.occurrences == 3
     assert "ALIPAY_PUBLIC_KEY_PATH" in alert.message
     assert Payment.objects.filter(status=PaymentStatus.CLOSED).count() == 3
+
+
+@pytest.mark.django_db
+def test_a_callback_while_misconfigured_is_kept_answered_503_and_applied_once_fixed(
+    sandbox, start_payment, post_notification, settings
+):
+    payment = start_payment(provider="wechat", amount="20.00")
+    headers, body = sandbox.pay(payment.out_trade_no, notify=False)
+    good_key = settings.WECHATPAY_APIV3_KEY
+    settings.WECHATPAY_APIV3_KEY = "too-short"
+
+    refused = post_notification("wechat", headers, body)
+    payment.refresh_from_db()
+    status_while_misconfigured = payment.status
+    settings.WECHATPAY_APIV3_KEY = good_key
+    retried = post_notification("wechat", headers, body)
+
+    assert refused.status_code == 503  # the provider sends it again later
+    assert status_while_misconfigured == PaymentStatus.CREATED
+    assert retried.status_code == 200
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.SUCCEEDED
+    assert list(PaymentNotification.objects.order_by("id").values_list("outcome", flat=True)) == [
+        "misconfigured",
+        "paid",
+    ]
