@@ -18,9 +18,14 @@ def redis_caches(
     cluster_nodes: list[str] | None = None,
     password: str = "",
     key_prefix: str = "oms",
+    connect_timeout: float = 1.0,
+    timeout: float = 2.0,
 ) -> dict:
     """Cluster nodes win over sentinels, sentinels over a plain URL; nothing: local memory."""
-    options: dict = {"PASSWORD": password} if password else {}
+    # A Redis that hangs fails fast instead of holding the request.
+    options: dict = {"SOCKET_CONNECT_TIMEOUT": connect_timeout, "SOCKET_TIMEOUT": timeout}
+    if password:
+        options["PASSWORD"] = password
     if cluster_nodes:
         location = f"redis://{cluster_nodes[0]}/0"  # a cluster has database 0 only
         options |= {

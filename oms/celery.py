@@ -103,6 +103,9 @@ def _configuration() -> dict:
         "broker_url": settings.CELERY_BROKER_URL,
         "broker_transport_options": _broker_transport_options(),
         "broker_connection_retry_on_startup": True,
+        # A broker outage of any length: the worker keeps reconnecting instead of exiting
+        # after its 100th attempt.
+        "broker_connection_max_retries": None,
         "task_always_eager": settings.CELERY_TASK_ALWAYS_EAGER,
         "task_serializer": "json",
         "result_serializer": "json",

@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.core.ratelimit.RateLimitHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "oms.urls"
@@ -85,10 +86,10 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------
 # SQLite (embedded default): WAL journal, a busy timeout and IMMEDIATE transactions so a
 # writer takes the lock at BEGIN instead of failing half-way with "database is locked".
-# MySQL/MariaDB: utf8mb4 and READ COMMITTED. Stock and status changes are conditional
-# UPDATEs or row locks, so they never rely on REPEATABLE READ snapshots; READ COMMITTED
-# also avoids the gap locks that make REPEATABLE READ deadlock-prone under concurrent
-# inserts.
+# MySQL/MariaDB: utf8mb4, READ COMMITTED and connect/read/write timeouts. Stock and status
+# changes are conditional UPDATEs or row locks, so they never rely on REPEATABLE READ
+# snapshots; READ COMMITTED also avoids the gap locks that make REPEATABLE READ
+# deadlock-prone under concurrent inserts.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'oms.sqlite3'}")}
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.sqlite3":
@@ -102,7 +103,18 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     }
 elif _db["ENGINE"] in ("django.db.backends.mysql",):
     _db.setdefault("OPTIONS", {})
-    _db["OPTIONS"].update({"charset": "utf8mb4", "isolation_level": "read committed"})
+    # A server that stops answering fails the request after these timeouts (a 503), not after
+    # gunicorn's worker timeout. The client library may retry a timed-out read (libmysqlclient
+    # does, up to three times), so keep DB_READ_TIMEOUT_SECONDS well below GUNICORN_TIMEOUT / 3.
+    _db["OPTIONS"].update(
+        {
+            "charset": "utf8mb4",
+            "isolation_level": "read committed",
+            "connect_timeout": env.int("DB_CONNECT_TIMEOUT_SECONDS", default=5),
+            "read_timeout": env.int("DB_READ_TIMEOUT_SECONDS", default=15),
+            "write_timeout": env.int("DB_WRITE_TIMEOUT_SECONDS", default=15),
+        }
+    )
     _db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 _db["ATOMIC_REQUESTS"] = False
 _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
@@ -162,7 +174,22 @@ CACHES = redis_caches(
     cluster_nodes=REDIS_CLUSTER_NODES,
     password=REDIS_PASSWORD,
     key_prefix=env.str("CACHE_KEY_PREFIX", default="oms"),
+    connect_timeout=env.float("CACHE_CONNECT_TIMEOUT_SECONDS", default=1.0),
+    timeout=env.float("CACHE_TIMEOUT_SECONDS", default=2.0),
 )
+# API rate limits (apps.core.ratelimit): token buckets in the "ratelimit" cache, the same
+# Redis as the cache unless RATE_LIMIT_REDIS_URL names one of their own. Without Redis there
+# is no limit.
+RATE_LIMIT_REDIS_URL = env.str("RATE_LIMIT_REDIS_URL", default="")
+if RATE_LIMIT_REDIS_URL:
+    CACHES["ratelimit"] = redis_caches(
+        url=RATE_LIMIT_REDIS_URL,
+        key_prefix=env.str("CACHE_KEY_PREFIX", default="oms"),
+        connect_timeout=env.float("CACHE_CONNECT_TIMEOUT_SECONDS", default=1.0),
+        timeout=env.float("CACHE_TIMEOUT_SECONDS", default=2.0),
+    )["default"]
+elif CACHES["default"]["BACKEND"] != "django.core.cache.backends.locmem.LocMemCache":
+    CACHES["ratelimit"] = dict(CACHES["default"])
 
 # --- Celery ---------------------------------------------------------------------------
 # The filesystem transport needs no server: the embedded default. Folders live under VAR_DIR.
@@ -225,6 +252,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["apps.shops.throttling.ShopRateThrottle"],
     "DEFAULT_PARSER_CLASSES": [
         "apps.core.api.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
@@ -256,6 +284,25 @@ FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 # Signed API requests: allowed clock skew and how long a nonce is remembered.
 API_SIGNATURE_MAX_SKEW_SECONDS = env.int("API_SIGNATURE_MAX_SKEW_SECONDS", default=300)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# Rate limits of signed (shop app) requests per kind of endpoint: a token bucket of `burst`
+# tokens refilled at `per_minute`. Staff may set other limits per shop in the admin.
+RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=True)
+RATE_LIMITS = {
+    "create": {
+        "per_minute": env.int("RATE_LIMIT_CREATE_PER_MINUTE", default=300),
+        "burst": env.int("RATE_LIMIT_CREATE_BURST", default=30),
+    },
+    "read": {
+        "per_minute": env.int("RATE_LIMIT_READ_PER_MINUTE", default=1200),
+        "burst": env.int("RATE_LIMIT_READ_BURST", default=120),
+    },
+    "push": {
+        "per_minute": env.int("RATE_LIMIT_PUSH_PER_MINUTE", default=600),
+        "burst": env.int("RATE_LIMIT_PUSH_BURST", default=60),
+    },
+}
+# The Retry-After of a 503 answered while the cache or the database is down.
+API_RETRY_AFTER_SECONDS = env.int("API_RETRY_AFTER_SECONDS", default=5)
 
 # --- Business settings ----------------------------------------------------------------
 OMS_NODE_ID = env.int("OMS_NODE_ID", default=-1)  # -1: derived per process

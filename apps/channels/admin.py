@@ -104,6 +104,12 @@ class ShopForm(forms.ModelForm):
             "pull_cursor",
             "stock_sync_ratio",
             "safety_stock",
+            "rate_limit_create_per_minute",
+            "rate_limit_create_burst",
+            "rate_limit_read_per_minute",
+            "rate_limit_read_burst",
+            "rate_limit_push_per_minute",
+            "rate_limit_push_burst",
         ]
 
     def __init__(self, *args, **kwargs):

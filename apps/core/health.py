@@ -5,7 +5,8 @@ Each dependency is checked by a probe that the code owning it registers with
 module the broker, order search its backend. A required probe failing makes ``/readyz`` answer
 503. An optional one keeps the process ready and reports ``degraded``: search (when
 Elasticsearch or its index alias is unreachable, searches fall back to the database) and read
-replicas (one that lags or is down is bypassed: reads go to the primary).
+replicas (one that lags or is down is bypassed: reads go to the primary), payment providers
+(payments: a misconfigured provider's payments wait; a check may raise ``Degraded`` with details).
 """
 
 import logging
@@ -13,10 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection
 from django.http import JsonResponse
 
+from apps.core import ratelimit
 from apps.core.replicas import replica_states
 
 logger = logging.getLogger(__name__)
@@ -25,7 +27,9 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Probe:
     name: str
-    check: Callable[[], None]  # raises when the dependency does not answer
+    # Raises when the dependency does not answer (``Degraded`` when it answers with trouble);
+    # may return details (a dict) to show.
+    check: Callable[[], dict | None]
     required: bool = True
     # Top-level fields of the /readyz body this probe's owner reports (name -> value getter).
     facts: dict[str, Callable[[], object]] = field(default_factory=dict)
@@ -38,7 +42,7 @@ PROBES: dict[str, Probe] = {}
 
 def probe_register(
     name: str,
-    check: Callable[[], None],
+    check: Callable[[], dict | None],
     *,
     required: bool = True,
     facts: dict[str, Callable[[], object]] | None = None,
@@ -75,9 +79,31 @@ def _check_replicas() -> None:
         raise ReplicaUnhealthy(", ".join(f"{state.alias}: {state.reason}" for state in unhealthy))
 
 
+class Degraded(Exception):
+    """Raised by an optional probe that answers but reports trouble; ``details`` are shown."""
+
+    def __init__(self, details: dict):
+        super().__init__(details)
+        self.details = details
+
+
 probe_register("database", _check_database)
 probe_register("cache", _check_cache)
 probe_register("replicas", _check_replicas, required=False, enabled=lambda: bool(settings.DATABASE_REPLICAS))
+
+
+# Requests this process let through unlimited because the limiter's Redis was down.
+def _check_rate_limiter() -> None:
+    caches["ratelimit"].get("readyz")
+
+
+probe_register(
+    "rate_limiter",
+    _check_rate_limiter,
+    required=False,
+    enabled=lambda: "ratelimit" in settings.CACHES,
+    facts={"rate_limiter": lambda: {"fail_open_total": ratelimit.fail_open_total()}},
+)
 
 
 def readyz(request):
@@ -88,8 +114,14 @@ def readyz(request):
         if not probe.enabled():
             continue
         try:
-            probe.check()
+            details = probe.check()
             results[probe.name] = {"status": "ok", "required": probe.required}
+            if details:
+                results[probe.name]["details"] = details
+        except Degraded as exc:
+            results[probe.name] = {"status": "degraded", "required": probe.required, "details": exc.details}
+            ready = ready and not probe.required
+            degraded = True
         except Exception as exc:  # any failure is reported, per dependency
             # The probe is unauthenticated: the answer names the failing dependency and the
             # error type only; host names and credentials in the message go to the log.

@@ -16,6 +16,8 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
+from apps.core.dependencies import CACHE_ERRORS, DependencyUnavailable
+
 HEADER_APP_KEY = "X-App-Key"
 HEADER_TIMESTAMP = "X-Timestamp"
 HEADER_NONCE = "X-Nonce"
@@ -68,5 +70,10 @@ def verify(
     expected = sign(secret, method, path, timestamp, nonce, body)
     if not hmac.compare_digest(expected, (signature or "").lower()):
         raise SignatureError("signature mismatch")
-    if not cache.add(f"api-nonce:{app_key}:{nonce}", 1, timeout=2 * skew):
+    try:
+        first_use = cache.add(f"api-nonce:{app_key}:{nonce}", 1, timeout=2 * skew)
+    except CACHE_ERRORS as exc:
+        # Without the nonce store a replay cannot be told apart: refuse for now, as a 503.
+        raise DependencyUnavailable("cache") from exc
+    if not first_use:
         raise SignatureError(f"nonce {nonce!r} replayed")

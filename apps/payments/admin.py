@@ -31,6 +31,7 @@ from apps.payments.models import (
     Statement,
 )
 from apps.payments.providers.base import ProviderRefused, ProviderUnavailable
+from apps.payments.providers.config import ProviderMisconfigured
 
 REFUND_PERMISSION = "payments.issue_refund"
 # The payer, as each provider names it: Alipay's form fields, WeChat's (decrypted) payer.
@@ -141,7 +142,7 @@ class PaymentAdmin(ReplicaReadsAdminMixin, admin.ModelAdmin):
             try:
                 services.payment_query(payment_id=payment.pk, actor=admin_actor(request))
                 done += 1
-            except (ApplicationError, ProviderUnavailable, ProviderRefused) as exc:
+            except (ApplicationError, ProviderUnavailable, ProviderRefused, ProviderMisconfigured) as exc:
                 self.message_user(request, f"{payment.out_trade_no}: {exc}", messages.ERROR)
         self.message_user(request, gettext("%(count)d payments queried.") % {"count": done}, messages.SUCCESS)
 
@@ -264,7 +265,11 @@ class RefundAdmin(admin.ModelAdmin):
     @admin.action(description=_("Send to the provider now / ask for the result"), permissions=["issue_refund"])
     def submit_now(self, request, queryset):
         for refund_id in queryset.filter(status__in=["requested", "processing"]).values_list("pk", flat=True):
-            refund = services.refund_submit(refund_id=refund_id, actor=admin_actor(request))
+            try:
+                refund = services.refund_submit(refund_id=refund_id, actor=admin_actor(request))
+            except ProviderMisconfigured as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return
             level = messages.ERROR if refund.status == "failed" else messages.INFO
             self.message_user(request, f"{refund.reference}: {refund.get_status_display()}", level)
 

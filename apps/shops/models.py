@@ -4,6 +4,7 @@ Every app needs it (orders belong to a shop, stock is sold through shops, a sign
 acts as a shop), so it lives low, beside core, and knows nothing of the apps above it.
 """
 
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -16,6 +17,16 @@ class Platform(models.TextChoices):
     DOUYIN = "douyin", _("Douyin")
     WECHAT = "wechat", _("WeChat mini-program shop")
     OWN = "own", _("Own API")
+
+
+def _rate_field(verbose_name):
+    return models.PositiveIntegerField(
+        verbose_name,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("Empty: the default from the settings."),
+    )
 
 
 class Shop(models.Model):
@@ -50,6 +61,14 @@ class Shop(models.Model):
     last_pull_at = models.DateTimeField(_("last pull started"), null=True, blank=True, editable=False)
     stock_sync_ratio = models.DecimalField(_("stock sync ratio"), max_digits=4, decimal_places=2, default=1)
     safety_stock = models.PositiveIntegerField(_("safety stock"), default=0)
+    # API rate limits of the shop's app per kind of endpoint (apps.shops.throttling);
+    # empty: the default from settings (RATE_LIMITS).
+    rate_limit_create_per_minute = _rate_field(_("create requests per minute"))
+    rate_limit_create_burst = _rate_field(_("create burst"))
+    rate_limit_read_per_minute = _rate_field(_("read requests per minute"))
+    rate_limit_read_burst = _rate_field(_("read burst"))
+    rate_limit_push_per_minute = _rate_field(_("platform pushes per minute"))
+    rate_limit_push_burst = _rate_field(_("platform push burst"))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

@@ -44,13 +44,16 @@ def test_an_old_database_upgrades_with_its_shops_and_permissions_intact(clear_co
         )
     )
 
+    # The release that moved the shop: only its content-type move runs (the tables exist). Later
+    # migrations change the schema, which a test transaction cannot hold on MariaDB.
+    target = ("shops", "0002_shop_content_type")
     executor = MigrationExecutor(connection)
-    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    plan = executor.migration_plan([target])
     assert [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan] == [
         "shops.0002_shop_content_type"
     ]
 
-    call_command("migrate", verbosity=0)
+    call_command("migrate", *target, verbosity=0)
 
     ContentType.objects.clear_cache()
     moved = set(

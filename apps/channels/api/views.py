@@ -21,6 +21,8 @@ class RawOrderPushApi(APIView):
     are stored as raw orders and answered 202 before conversion, which a worker does next.
     """
 
+    rate_limit_kind = "push"
+
     @extend_schema(
         operation_id="channels_orders_push",
         request=OpenApiTypes.OBJECT,

@@ -10,6 +10,7 @@ from apps.payments.services.payments import (
     payment_start,
     payments_close_expired,
     payments_query_open,
+    usable_providers,
 )
 from apps.payments.services.reconciliation import reconciliation_run, statement_import
 from apps.payments.services.refunds import (
@@ -41,4 +42,5 @@ __all__ = [
     "refund_submit",
     "refunds_process_due",
     "statement_import",
+    "usable_providers",
 ]

@@ -436,8 +436,13 @@ def refund_submit(*, refund_id: int, actor: str) -> Refund:
 
 
 def refunds_process_due(*, actor: str) -> int:
-    """Beat job: resend refunds whose retry time came, and ask about processing ones."""
-    ids = list(selectors.refunds_due().values_list("pk", flat=True)[:200])
+    """Beat job: resend refunds whose retry time came, and ask about processing ones.
+
+    Refunds of a misconfigured provider wait, untouched, until it is fixed."""
+    from apps.payments.services.payments import usable_providers
+
+    usable = usable_providers(job="payments.refunds_process")
+    ids = list(selectors.refunds_due().filter(payment__provider__in=usable).values_list("pk", flat=True)[:200])
     for refund_id in ids:
         refund_submit(refund_id=refund_id, actor=actor)
     return len(ids)
