@@ -31,10 +31,7 @@ from apps.aftersales.services.aftersales.settle import _refund, _refund_on_platf
 from apps.core.exceptions import NotFound, Unprocessable
 from apps.core.money import ZERO
 from apps.core.numbers import next_number
-from apps.orders.models import (
-    PAID_NOT_SHIPPED_STATUSES,
-    Order,
-)
+from apps.orders.models import PAID_NOT_SHIPPED_STATUSES, Order
 from apps.orders.services import order_cancel
 
 

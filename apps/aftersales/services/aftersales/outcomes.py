@@ -6,9 +6,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from apps.aftersales.models import (
-    AfterSale,
-)
+from apps.aftersales.models import AfterSale
 from apps.aftersales.services.aftersales.common import A, _apply, aftersale_no_from_reference
 from apps.core.alerts import alert_resolve
 from apps.core.money import to_money

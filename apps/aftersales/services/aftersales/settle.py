@@ -7,10 +7,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from apps.aftersales.models import (
-    AfterSale,
-    AfterSaleSource,
-)
+from apps.aftersales.models import AfterSale, AfterSaleSource
 from apps.aftersales.services.aftersales.common import (
     OS,
     A,
@@ -23,9 +20,7 @@ from apps.aftersales.services.aftersales.common import (
 )
 from apps.core.alerts import alert_raise
 from apps.core.money import ZERO, to_money
-from apps.orders.models import (
-    Order,
-)
+from apps.orders.models import Order
 from apps.orders.services import order_record_refund, order_request_refund
 from apps.orders.services.fulfillment import fulfillment_create_extra
 from apps.payments.services import refund_request
