@@ -88,7 +88,9 @@ def test_beat_jobs_log_a_misconfigured_provider_once_per_run_without_traceback(
     settings.PAYMENT_QUERY_AFTER_MINUTES = 0
     open_payments = [start_payment(provider="wechat") for _ in range(3)]
     paid = paid_payment(provider="wechat", amount="30.00")
-    refund = refund_request(out_trade_no=paid.out_trade_no, amount=Decimal("30.00"), reason="test", reference="R1", actor="t")
+    refund = refund_request(
+        out_trade_no=paid.out_trade_no, amount=Decimal("30.00"), reason="test", reference="R1", actor="t"
+    )
     Refund.objects.filter(pk=refund.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
     settings.WECHATPAY_PRIVATE_KEY_PATH = "/nonexistent/apiclient_key.pem"
 

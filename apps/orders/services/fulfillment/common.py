@@ -15,10 +15,7 @@ from apps.orders.models import (
     Order,
     OrderLine,
 )
-from apps.orders.services.common import (
-    order_cache_invalidate_on_commit,
-    order_lock,
-)
+from apps.orders.services.common import order_cache_invalidate_on_commit, order_lock
 
 
 class FulfillmentErrorCode(StrEnum):

@@ -15,10 +15,7 @@ from apps.orders.models import (
     OrderStatus,
     OrderStatusLog,
 )
-from apps.orders.services.common import (
-    order_apply_transition,
-    order_lock,
-)
+from apps.orders.services.common import order_apply_transition, order_lock
 from apps.orders.services.fulfillment.common import FulfillmentErrorCode
 
 DELIVERY_STATUSES = (OrderStatus.DELIVERING, OrderStatus.DELIVERED, OrderStatus.DELIVERY_FAILED)

@@ -12,10 +12,7 @@ from apps.orders.models import (
     Fulfillment,
     OrderStatus,
 )
-from apps.orders.services.common import (
-    order_lock,
-    order_record_change,
-)
+from apps.orders.services.common import order_lock, order_record_change
 from apps.orders.services.create import order_shop_warehouse_ids
 from apps.orders.services.fulfillment.common import FulfillmentErrorCode, fulfillment_create, fulfillment_publish
 

@@ -20,10 +20,7 @@ from apps.orders.models import (
     Order,
     OrderStatus,
 )
-from apps.orders.services.common import (
-    order_apply_transition,
-    order_record_change,
-)
+from apps.orders.services.common import order_apply_transition, order_record_change
 from apps.orders.services.fulfillment.common import (
     FulfillmentErrorCode,
     fulfillment_lock_with_orders,
