@@ -197,8 +197,8 @@ class ReplicaPinMiddleware:
 
 
 class ReplicaReadsAdminMixin:
-    """Admin list pages (rows and counts) read from a replica; rendering happens inside, because
-    the rows of a ``TemplateResponse`` are only fetched when it renders."""
+    """Admin list pages (rows and counts) read from a replica. The page renders inside too: the
+    columns computed per row (``list_display`` methods) query while the template renders."""
 
     def changelist_view(self, request, extra_context=None):
         if request.method not in ("GET", "HEAD"):

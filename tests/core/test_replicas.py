@@ -12,6 +12,7 @@ from django.test import override_settings
 from apps.core.replicas import replica_reads, replica_state, unpin
 from tests.core.mariadb_pair import DATABASE, MariaDBPair, dump_schema
 from tests.orders.factories import ShopFactory, SkuFactory, WarehouseFactory, create_order, receive
+from tests.payments.factories import PaymentFactory
 
 # One pair for the whole module: every test here runs on the same xdist worker.
 pytestmark = [pytest.mark.xdist_group("mariadb_pair"), pytest.mark.django_db(transaction=True, databases="__all__")]
@@ -134,6 +135,20 @@ def test_the_order_list_api_reads_the_replica_until_the_client_writes(pair, repl
     assert response.status_code == 200
     listed = staff_client.get("/api/v1/orders").json()["results"]
     assert [item["buyer_id"] for item in listed] == ["buyer-on-primary"]
+
+
+def test_admin_list_pages_read_their_rows_and_counts_from_the_replica(pair, replica_only, admin_client):
+    payment = PaymentFactory()
+    pair.wait_replica_caught_up()
+    replica_only(
+        f"UPDATE payments_payment SET amount = 12345.67 WHERE id = {payment.pk}",  # noqa: S608 - an int
+        f"UPDATE payments_payment SET amount = {payment.amount} WHERE id = {payment.pk}",  # noqa: S608
+    )
+
+    page = admin_client.get("/admin/payments/payment/").content.decode()
+
+    assert payment.out_trade_no in page
+    assert "12345.67" in page
 
 
 def test_a_replica_whose_sql_thread_stopped_is_bypassed_and_readyz_is_degraded(pair, client):

@@ -95,7 +95,10 @@ def archive_tables_ensure() -> None:
 def _copy(model, column: str, ids, *, to_archive: bool) -> None:
     hot, cold = model._meta.db_table, archive_table(model)
     source, target = (hot, cold) if to_archive else (cold, hot)
-    names = ", ".join(f"`{name}`" for name in _columns(hot))
+    # The archive gets new hot columns on the next archive run (DDL would end the caller's
+    # transaction here): until then a restore copies the columns both have.
+    archived = set(_columns(cold))
+    names = ", ".join(f"`{name}`" for name in _columns(hot) if name in archived)
     marks = ", ".join(["%s"] * len(ids))
     with connection.cursor() as cursor:
         insert = f"INSERT INTO {target} ({names}) SELECT {names} FROM {source} WHERE {column} IN ({marks})"  # noqa: S608
