@@ -38,6 +38,10 @@ class SearchIndexError(Exception):
     """Elasticsearch refused part of a bulk request for a reason other than a stale version."""
 
 
+class ClusterRed(Exception):
+    """Some primary shards of the order index are unassigned: searches fall back to the database."""
+
+
 def es_hosts() -> list[str]:
     """``ELASTICSEARCH_URL``: one node URL, or several separated by commas (a cluster)."""
     return [url.strip() for url in settings.ELASTICSEARCH_URL.split(",") if url.strip()]
@@ -252,3 +256,5 @@ class ElasticsearchBackend(SearchBackend):
     def ping(self) -> None:
         es_client().info()
         es_client().indices.get_alias(name=alias_name())
+        if es_client().cluster.health(index=alias_name())["status"] == "red":
+            raise ClusterRed(alias_name())

@@ -41,6 +41,7 @@ class FakeElasticsearch:
     search_hits: list[dict] = field(default_factory=list)
     search_total: int = 0
     search_failed_shards: int = 0  # a red cluster: shards that did not answer a search
+    health: str = "green"  # what _cluster/health answers
     count: int = 0
     documents: dict[str, dict] = field(default_factory=dict)  # id -> _source, for _mget
     drop_next: int = 0
@@ -60,6 +61,8 @@ class FakeElasticsearch:
             }
         if parts and parts[-1] == "_bulk":
             return 200, self._bulk(body)
+        if parts[:2] == ["_cluster", "health"]:
+            return 200, {"cluster_name": "fake", "status": self.health, "timed_out": False}
         if parts == ["_aliases"]:
             for action in body["actions"]:
                 ((kind, spec),) = action.items()

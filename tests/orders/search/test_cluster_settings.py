@@ -90,6 +90,15 @@ def test_a_red_cluster_answering_with_failed_shards_falls_back_to_the_database(f
     assert exc.value.code == "invalid_cursor"
 
 
+def test_readiness_reports_a_red_cluster_as_degraded(client, fake_es_server):
+    fake_es_server.aliases = {"test-orders-v1": ["test-orders"]}
+    assert client.get("/readyz").json()["checks"]["search"]["status"] == "ok"
+    fake_es_server.health = "red"
+    response = client.get("/readyz")
+    assert (response.status_code, response.json()["status"]) == (200, "degraded")
+    assert response.json()["checks"]["search"] == {"status": "degraded", "required": False, "error": "ClusterRed"}
+
+
 def test_a_rebuilt_index_has_the_configured_replicas_and_shards(fake_es_server, settings):
     settings.ELASTICSEARCH_REPLICAS = 2
     settings.ELASTICSEARCH_SHARDS = 3
