@@ -201,7 +201,7 @@ def test_list_filters_and_paginates_by_cursor(staff_client, sku, other_sku):
     from tests.orders.factories import pay
 
     pay(pay_first)
-    page = staff_client.get("/api/v1/orders", {"buyer": "alice", "page_size": 2}).json()
+    page = staff_client.get("/api/v1/orders", {"buyer_id": "alice", "page_size": 2}).json()
     assert [item["order_no"] for item in page["results"]] == [orders[2].order_no, orders[1].order_no]
     rest = staff_client.get(page["next"]).json()
     assert [item["order_no"] for item in rest["results"]] == [orders[0].order_no]
