@@ -24,6 +24,9 @@ from tests.orders.factories import SHOP_SECRET, ShopFactory, SkuFactory, Warehou
 
 ROOT = Path(__file__).resolve().parents[2]
 WMS_KEY, WMS_SECRET = "contract-wms", "contract-wms-secret"
+BUYER = "live-buyer"
+# SKU codes a URL must escape: the signature is over the escaped path.
+ODD_SKU_CODES = ["(x)", "杯子", "a*b~c"]
 
 
 @dataclass
@@ -34,6 +37,7 @@ class LiveApi:
     sku: object
     order_no: str
     other_order_no: str
+    buyer_order_nos: list[str]  # newest first, of BUYER
 
     def client(self, shop=None) -> OmsClient:
         shop = shop or self.shop
@@ -83,8 +87,11 @@ def live_api(django_db_setup, django_db_blocker, tmp_path_factory):
         sku = SkuFactory()
         receive(sku, warehouse, 1000)
         shop, other_shop = ShopFactory(), ShopFactory()
+        for code in ODD_SKU_CODES:
+            receive(SkuFactory(code=code), warehouse, 5)
         order = create_order((sku, 1), shop=shop)
-        other_order = create_order((sku, 1), shop=other_shop)
+        other_order = create_order((sku, 1), shop=other_shop, buyer_id=BUYER)
+        buyer_orders = [create_order((sku, 1), shop=shop, buyer_id=BUYER) for _ in range(3)]
     # Payment gateways on a loopback port that is bound but refuses connections: payment
     # starts meet a provider outage, never someone else's server.
     closed = socket.socket()
@@ -126,7 +133,8 @@ def live_api(django_db_setup, django_db_blocker, tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(url, process, log)
-        yield LiveApi(url, shop, other_shop, sku, order.order_no, other_order.order_no)
+        buyer_order_nos = [order.order_no for order in reversed(buyer_orders)]
+        yield LiveApi(url, shop, other_shop, sku, order.order_no, other_order.order_no, buyer_order_nos)
     finally:
         process.terminate()
         try:
