@@ -20,8 +20,9 @@ def test_the_canonical_form_and_signature_match_the_published_vector(implementat
     body = vector["body"].encode()
     assert implementation.canonical_target(vector["target"]) == vector["canonical_target"]
     string = implementation.signing_string if implementation is signatures else implementation.string_to_sign
-    assert string(vector["method"], vector["target"], DOCUMENT["timestamp"], vector["nonce"], body).decode() == (
-        vector["string_to_sign"]
+    assert (
+        string(vector["method"], vector["target"], DOCUMENT["timestamp"], vector["nonce"], body).decode()
+        == (vector["string_to_sign"])
     )
     signature = implementation.sign(
         DOCUMENT["secret"], vector["method"], vector["target"], DOCUMENT["timestamp"], vector["nonce"], body
