@@ -6,6 +6,9 @@ import hashlib
 import hmac
 import http.client
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from urllib.parse import quote, urlsplit
@@ -14,7 +17,7 @@ import pytest
 import requests
 
 from clients.oms_client import OmsApiError, sign
-from tests.contract.conftest import BUYER, ODD_SKU_CODES
+from tests.contract.conftest import BUYER, ODD_SKU_CODES, ROOT
 from tests.orders.factories import SHOP_SECRET
 
 pytestmark = pytest.mark.django_db
@@ -170,3 +173,29 @@ def test_an_edit_on_a_stale_version_is_refused_and_changes_nothing(live_api):
     )
     assert moved.status_code == 200, moved.text
     assert moved.json()["recipient"]["address"] == "新地址 1 号"
+
+
+def test_the_complete_example_in_the_docs_runs_against_the_server(live_api, tmp_path):
+    guide = (ROOT / "docs" / "API.md").read_text()
+    example = guide.split("## A complete example", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    script = tmp_path / "example.py"
+    script.write_text(example)
+    env = {
+        "PATH": os.environ["PATH"],
+        "OMS_URL": live_api.url,
+        "OMS_APP_KEY": live_api.shop.app_key,
+        "OMS_APP_SECRET": SHOP_SECRET,
+        "OMS_BUYER_ID": BUYER,
+    }
+    result = subprocess.run(  # noqa: S603 - the docs' example, run by our own interpreter
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"{len(live_api.buyer_order_nos)} orders awaiting payment"
+    assert lines[1] == f"{len(live_api.buyer_order_nos)} orders found by search"
+    # The example edited the remark of the first order awaiting payment, with its version.
+    order_no = lines[-1].split()[0]
+    edited = live_api.client().order(order_no)
+    assert edited["seller_remark"] == "call before delivery"
+    assert lines[-1] == f"{order_no} is at version {edited['version']}"
