@@ -3,9 +3,9 @@
 The backend (database or Elasticsearch) only matches and orders; the orders themselves
 are loaded from the database in one query plus a prefetch, in the backend's order. A
 signed shop client always searches its own shop (a ``shop_id`` naming another shop is a
-404, as another shop's order is); staff search every shop. The filters and the page
-envelope are the order list's, by the same names. Phone and address are masked unless the caller is the order's
-shop or staff holding ``orders.view_personal_data``.
+404, as another shop's order is); staff search every shop. The filters, the page size and
+the page envelope are the order list's, by the same names. Phone and address are masked
+unless the caller is the order's shop or staff holding ``orders.view_personal_data``.
 """
 
 from django.utils.translation import gettext as gettext_now
@@ -57,7 +57,9 @@ class OrderSearchInputSerializer(OrderFilterParamsSerializer):
     product_name = serializers.CharField(required=False, max_length=200, help_text=_("Product name contains"))
     sort = serializers.ChoiceField(choices=SORTS, required=False, default=DEFAULT_SORT)
     cursor = serializers.CharField(required=False, max_length=500, help_text=_("From the previous page's next"))
-    page_size = serializers.IntegerField(required=False, default=20, min_value=1, max_value=MAX_PAGE_SIZE)
+    page_size = serializers.IntegerField(
+        required=False, default=20, min_value=1, help_text=_("1 or more; above 200 serves 200, as lists do")
+    )
 
     def to_query(self, *, shop_id: int | None) -> OrderQuery:
         data = self.validated_data
@@ -74,7 +76,7 @@ class OrderSearchInputSerializer(OrderFilterParamsSerializer):
             created_to=data.get("created_before"),
             sort=data["sort"],
             cursor=data.get("cursor", ""),
-            size=data["page_size"],
+            size=min(data["page_size"], MAX_PAGE_SIZE),
         )
 
 

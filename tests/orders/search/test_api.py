@@ -158,3 +158,18 @@ def test_elasticsearch_answers_order_numbers_and_details_come_from_the_database(
     assert body["backend"] == "elasticsearch"
     assert [item["order_no"] for item in body["results"]] == [first.order_no, second.order_no]
     assert body["results"][0]["payable_amount"] == "100.00"
+
+
+def test_a_page_size_above_the_maximum_is_served_at_the_maximum_as_lists_do(staff_client, monkeypatch):
+    from apps.core.api.pagination import CursorPagination
+    from apps.orders.api import search_views
+
+    monkeypatch.setattr(search_views, "MAX_PAGE_SIZE", 2)
+    monkeypatch.setattr(CursorPagination, "max_page_size", 2)
+    for _ in range(3):
+        OrderFactory()
+    searched = staff_client.get(URL, {"page_size": 5000}).json()
+    listed = staff_client.get("/api/v1/orders", {"page_size": 5000}).json()
+    assert (len(searched["results"]), len(listed["results"])) == (2, 2)
+    assert searched["next"] is not None
+    assert listed["next"] is not None
