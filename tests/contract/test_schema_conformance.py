@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.checks import ignored_auth
 pytestmark = pytest.mark.django_db
 
 # Bounded: a few examples per operation keep the whole run near a minute on two cores.
-EXAMPLES_PER_OPERATION = 12
+EXAMPLES_PER_OPERATION = 10
 
 
 def served_schema() -> dict:
