@@ -52,6 +52,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.core.api.limits.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.replicas.ReplicaPinMiddleware",
@@ -253,12 +254,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["apps.shops.throttling.ShopRateThrottle"],
-    "DEFAULT_PARSER_CLASSES": [
-        "apps.core.api.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON only: one body format for every client (others get 415 unsupported_media_type).
+    "DEFAULT_PARSER_CLASSES": ["apps.core.api.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "apps.core.api.schema.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.pagination.CursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler.exception_handler",
@@ -269,6 +267,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Order management for omni-channel e-commerce.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request bodies get their own components: they say which fields are required and
+    # non-blank, and leave out what only the answer carries.
+    "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "apps.orders.models.OrderStatus",
         "AfterSaleStatusEnum": "apps.aftersales.models.AfterSaleStatus",
@@ -303,6 +304,10 @@ RATE_LIMITS = {
 }
 # The Retry-After of a 503 answered while the cache or the database is down.
 API_RETRY_AFTER_SECONDS = env.int("API_RETRY_AFTER_SECONDS", default=5)
+# Longer request targets (path + query) get 414, longer headers 431 (JSON); gunicorn's own
+# limits (docker/gunicorn.conf.py) sit above these.
+API_MAX_REQUEST_TARGET = env.int("API_MAX_REQUEST_TARGET", default=4096)
+API_MAX_HEADER_BYTES = env.int("API_MAX_HEADER_BYTES", default=8190)
 
 # --- Business settings ----------------------------------------------------------------
 OMS_NODE_ID = env.int("OMS_NODE_ID", default=-1)  # -1: derived per process

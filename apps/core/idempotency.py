@@ -90,6 +90,8 @@ def idempotent(view_method):
             )
         return _replay(existing)
 
+    # Read by the OpenAPI schema: documents the header and its errors on this operation.
+    wrapper.accepts_idempotency_key = True
     return wrapper
 
 

@@ -11,3 +11,4 @@ class OrderErrorCode(StrEnum):
     FULFILLMENT_SHIPPED = "fulfillment_shipped"
     FULFILLMENT_MERGED = "fulfillment_merged"
     SENT_TO_WMS = "sent_to_wms"
+    VERSION_CONFLICT = "version_conflict"

@@ -201,7 +201,7 @@ def test_list_filters_and_paginates_by_cursor(staff_client, sku, other_sku):
     from tests.orders.factories import pay
 
     pay(pay_first)
-    page = staff_client.get("/api/v1/orders", {"buyer": "alice", "page_size": 2}).json()
+    page = staff_client.get("/api/v1/orders", {"buyer_id": "alice", "page_size": 2}).json()
     assert [item["order_no"] for item in page["results"]] == [orders[2].order_no, orders[1].order_no]
     rest = staff_client.get(page["next"]).json()
     assert [item["order_no"] for item in rest["results"]] == [orders[0].order_no]
@@ -298,3 +298,21 @@ def test_a_sold_out_hot_sku_is_refused_with_fewer_queries_than_a_database_refusa
         refusals[item.code] = len(captured)
     assert _counts() == before
     assert refusals[hot.code] + 10 <= refusals[sku.code]
+
+
+def test_an_edit_names_its_version_in_if_match_or_the_body(signed, sku):
+    order = create_order((sku, 1), shop=signed.shop)
+    path = f"/api/v1/orders/{order.order_no}/remark"
+
+    unreadable = signed.post(path, {"remark": "x"}, headers={"If-Match": "yesterday"})
+    assert unreadable.status_code == 400
+    assert list(unreadable.json()["details"]) == ["If-Match"]
+
+    weak = signed.post(path, {"remark": "by header"}, headers={"If-Match": f'W/"{order.version}"'})
+    assert weak.status_code == 200
+    assert weak.json()["version"] == order.version + 1
+    stale_body = signed.post(path, {"remark": "by body", "version": order.version})
+    assert (stale_body.status_code, stale_body.json()["code"]) == (412, "version_conflict")
+    fresh_body = signed.post(path, {"remark": "by body", "version": order.version + 1})
+    assert fresh_body.status_code == 200
+    assert Order.objects.get(pk=order.pk).seller_remark == "by body"

@@ -27,10 +27,11 @@ def _detail(client, order) -> dict:
 
 def _searched(client, order) -> dict:
     (item,) = client.get(f"/api/v1/orders/search?order_no={order.order_no}").json()["results"]
+    recipient = item["recipient"]
     return {
-        "name": item["recipient_name"],
-        "phone": item["recipient_phone"],
-        "address": item["address"],
+        "name": recipient["name"],
+        "phone": recipient["phone"],
+        "address": recipient["address"],
         "buyer_id": item["buyer_id"],
     }
 

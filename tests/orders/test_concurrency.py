@@ -8,10 +8,11 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.core.exceptions import ApplicationError
 from apps.core.outbox import outbox_relay
 from apps.inventory.models import StockMovement
 from apps.orders.models import Order
-from apps.orders.services import order_expire
+from apps.orders.services import order_expire, order_update_remark
 from apps.payments.models import Refund
 from tests.orders.factories import create_order, provider_pays, stock_of
 
@@ -106,3 +107,20 @@ def test_twenty_identical_posts_with_one_key_make_one_order(admin_user, sku, war
     assert Order.objects.count() == 1
     assert {r.json()["order_no"] for r in created} == {Order.objects.get().order_no}
     assert stock_of(sku, warehouse).reserved == 1
+
+
+def test_two_edits_made_on_one_version_have_one_winner_and_one_412(sku):
+    order = create_order((sku, 1))
+    read = order.version
+
+    def edit(remark):
+        return lambda: order_update_remark(order_no=order.order_no, remark=remark, actor="cs", expected_version=read)
+
+    results = _race(edit("from desk A"), edit("from desk B"))
+
+    winners = [result for result in results if isinstance(result, Order)]
+    losers = [result for result in results if isinstance(result, ApplicationError)]
+    assert len(winners) == 1
+    assert [(loser.status_code, loser.code) for loser in losers] == [(412, "version_conflict")]
+    after = Order.objects.get(pk=order.pk)
+    assert (after.seller_remark, after.version) == (winners[0].seller_remark, read + 1)

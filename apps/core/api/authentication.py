@@ -57,7 +57,7 @@ class SignedRequestAuthentication(authentication.BaseAuthentication):
                 app_key=app_key,
                 secret=secret,
                 method=request.method,
-                path=request.get_full_path(),
+                path=signatures.request_target(request.path, request.META.get("QUERY_STRING", "")),
                 timestamp=request.headers.get(signatures.HEADER_TIMESTAMP, ""),
                 nonce=request.headers.get(signatures.HEADER_NONCE, ""),
                 body=request.body,

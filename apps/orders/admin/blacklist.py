@@ -3,10 +3,9 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from apps.core.personal_data import may_see_personal_data
+from apps.core.personal_data import mask_phone, may_see_personal_data
 from apps.orders.admin.personal_data import PersonalDataAdminMixin, _personal_data_visible
 from apps.orders.models import BlacklistedPhone
-from apps.orders.selectors import mask_phone
 
 
 @admin.register(BlacklistedPhone)

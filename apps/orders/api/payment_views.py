@@ -22,6 +22,15 @@ from apps.shops.authentication import caller_shop
 
 
 class OrderPaymentStartApi(APIView):
+    error_codes = {
+        "post": {
+            404: [PaymentErrorCode.ORDER_NOT_FOUND],
+            409: [PaymentErrorCode.ORDER_NOT_PAYABLE, PaymentErrorCode.ORDER_ALREADY_PAID],
+            502: [PaymentErrorCode.PROVIDER_REFUSED],
+            503: [PaymentErrorCode.PROVIDER_UNAVAILABLE],
+        }
+    }
+
     class PaymentStartInputSerializer(serializers.Serializer):
         provider = serializers.ChoiceField(choices=Provider.choices, help_text=gettext_lazy("wechat or alipay"))
 
@@ -34,6 +43,7 @@ class OrderPaymentStartApi(APIView):
         client_params = serializers.DictField(help_text=gettext_lazy("code_url (WeChat) or qr_code (Alipay)"))
 
     @extend_schema(
+        operation_id="orders_payment_start",
         summary="Start a payment for an order",
         request=PaymentStartInputSerializer,
         responses={201: PaymentStartOutputSerializer},

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
-from apps.core.exceptions import Conflict, NotFound
+from apps.core.exceptions import ApplicationError, Conflict, NotFound
 from apps.core.outbox import outbox_publish
 from apps.inventory.selectors import shops_warehouse_ids
 from apps.orders.error_codes import OrderErrorCode
@@ -44,11 +44,23 @@ def order_cache_invalidate(order_nos: list[str]) -> None:
     cache.delete_many([order_cache_key(order_no) for order_no in order_nos])
 
 
-def order_lock(*, order_no: str) -> Order:
-    """The order row, locked until the surrounding transaction ends."""
+def order_lock(*, order_no: str, expected_version: int | None = None) -> Order:
+    """The order row, locked until the surrounding transaction ends.
+
+    With ``expected_version`` (an edit made on what the caller last read) an order that has
+    changed since is refused with 412 ``version_conflict``, so the last writer cannot undo
+    an edit it never saw."""
     order = Order.objects.select_for_update().filter(order_no=order_no).first()
     if order is None:
         raise NotFound(OrderErrorCode.ORDER_NOT_FOUND, _("Order %(order_no)s does not exist.") % {"order_no": order_no})
+    if expected_version is not None and order.version != expected_version:
+        raise ApplicationError(
+            OrderErrorCode.VERSION_CONFLICT,
+            _("Order %(order_no)s has changed since version %(expected)s; read it again and retry.")
+            % {"order_no": order_no, "expected": expected_version},
+            {"version": order.version},
+            status_code=412,
+        )
     return order
 
 

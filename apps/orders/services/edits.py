@@ -1,5 +1,6 @@
 """Edits that keep the status: recipient and address, seller remark, and (while unpaid)
-the lines. Each is logged on the order's timeline and published as ``order.updated``."""
+the lines. Each is logged on the order's timeline and published as ``order.updated``.
+Each takes the ``expected_version`` the caller read: a stale one changes nothing (412)."""
 
 from decimal import Decimal
 
@@ -34,13 +35,15 @@ def _invalid_status(order: Order, message: str) -> Conflict:
     return Conflict(OrderErrorCode.INVALID_STATUS, message % {"order_no": order.order_no}, {"status": order.status})
 
 
-def order_update_address(*, order_no: str, recipient: RecipientInput, actor: str) -> Order:
+def order_update_address(
+    *, order_no: str, recipient: RecipientInput, actor: str, expected_version: int | None = None
+) -> Order:
     """Change the recipient and address until the warehouse has the order (no package of
     it claimed for or sent to the WMS, or shipped). A pending package merged with other
     orders of the old address is split: this order's lines move to a package of their own."""
     fields = recipient_model_fields(order_clean_recipient(recipient))
     with transaction.atomic():
-        order = order_lock(order_no=order_no)
+        order = order_lock(order_no=order_no, expected_version=expected_version)
         if order.status not in NOT_SHIPPED_STATUSES:
             raise _invalid_status(order, _("The address of order %(order_no)s can no longer change."))
         at_wms = (
@@ -65,13 +68,13 @@ def order_update_address(*, order_no: str, recipient: RecipientInput, actor: str
         )
 
 
-def order_update_remark(*, order_no: str, remark: str, actor: str) -> Order:
+def order_update_remark(*, order_no: str, remark: str, actor: str, expected_version: int | None = None) -> Order:
     """Set the seller's remark (visible to staff and the warehouse), in any status."""
     remark = (remark or "").strip()
     if len(remark) > 500:
         raise order_invalid({"remark": [_("At most %(limit)d characters.") % {"limit": 500}]})
     with transaction.atomic():
-        order = order_lock(order_no=order_no)
+        order = order_lock(order_no=order_no, expected_version=expected_version)
         if order.seller_remark == remark:
             return order
         order.seller_remark = remark
@@ -84,7 +87,12 @@ def order_update_remark(*, order_no: str, remark: str, actor: str) -> Order:
 
 
 def order_change_lines(
-    *, order_no: str, lines: list[OrderLineInput], actor: str, shipping_fee: Decimal | None = None
+    *,
+    order_no: str,
+    lines: list[OrderLineInput],
+    actor: str,
+    shipping_fee: Decimal | None = None,
+    expected_version: int | None = None,
 ) -> Order:
     """Replace an unpaid order's lines: re-priced (the order discount stays, the shipping
     fee follows the rule unless given) and re-reserved, all or nothing. Lines whose total
@@ -92,7 +100,7 @@ def order_change_lines(
     built_lines = order_build_lines(lines)
     fee = None if shipping_fee is None else order_amount(shipping_fee, "shipping_fee")
     with transaction.atomic():
-        order = order_lock(order_no=order_no)
+        order = order_lock(order_no=order_no, expected_version=expected_version)
         if order.status != S.PENDING_PAYMENT:
             raise _invalid_status(order, _("Only an unpaid order's lines can change (order %(order_no)s)."))
         order.total_amount = sum((line.line_total for line in built_lines), ZERO)
