@@ -10,9 +10,5 @@ if [ -n "${ELASTICSEARCH_URL:-}" ]; then
     python manage.py search_index --create-if-missing \
         || echo "start-web: could not create the search index; run manage.py search_index --rebuild" >&2
 fi
-exec gunicorn oms.wsgi:application \
-    --bind "0.0.0.0:${PORT:-8000}" \
-    --workers "${WEB_CONCURRENCY:-4}" \
-    --timeout "${GUNICORN_TIMEOUT:-60}" \
-    --access-logfile - \
-    --forwarded-allow-ips "*"
+# Bind, workers, timeout and request-size limits: docker/gunicorn.conf.py.
+exec gunicorn oms.wsgi:application --config docker/gunicorn.conf.py

@@ -23,11 +23,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.response import Response
 
-from apps.core.api.scoping import caller_shop
+from apps.core.api.authentication import SignedCaller
 from apps.core.db import retry_on_deadlock
 from apps.core.error_codes import CoreErrorCode
 from apps.core.exceptions import ApplicationError, Unprocessable
 from apps.core.models import IdempotencyKey
+from apps.core.retention import delete_in_batches
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -39,9 +40,8 @@ class _Refused(Exception):
 
 
 def _scope(request) -> str:
-    shop = caller_shop(request)
-    if shop is not None:
-        return f"shop:{shop.pk}"
+    if isinstance(request.user, SignedCaller):
+        return request.user.caller_key
     return f"user:{getattr(request.user, 'pk', None) or 'anonymous'}"
 
 
@@ -78,6 +78,8 @@ def idempotent(view_method):
             view_method, self, request, args, kwargs, scope=_scope(request), key=key, fingerprint=_fingerprint(request)
         )
 
+    # Read by the OpenAPI schema: documents the header and its errors on this operation.
+    wrapper.accepts_idempotency_key = True
     return wrapper
 
 
@@ -157,6 +159,5 @@ def _insert(*, scope: str, key: str, fingerprint: str, now) -> bool:
 
 
 def idempotency_keys_purge() -> int:
-    """Delete keys past their retention (beat job)."""
-    deleted, _details = IdempotencyKey.objects.filter(expires_at__lt=timezone.now()).delete()
-    return deleted
+    """Delete keys past their retention (beat job), in batches."""
+    return delete_in_batches(IdempotencyKey.objects.filter(expires_at__lt=timezone.now()))

@@ -25,9 +25,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.core.alerts import alert_raise
+from apps.core.db import skip_locked
+from apps.core.dependencies import CACHE_ERRORS
 from apps.core.models import Alert, OutboxDelivery, OutboxEvent
 
 logger = logging.getLogger(__name__)
+
+
+class DeliveryFailed(Exception):
+    """Raised by a consumer for an error retrying cannot fix (a provider misconfigured): the
+    delivery fails at once, with the consumer's alert, instead of using up its attempts."""
 
 
 @dataclass(frozen=True)
@@ -133,8 +140,13 @@ def outbox_publish_many(events: list[EventInput]) -> None:
 
 
 def _kick_relay() -> None:
-    # At most one nudge per second: the relay drains everything pending when it runs.
-    if not cache.add("outbox:relay-kick", 1, timeout=1):
+    # At most one nudge per second: the relay drains everything pending when it runs. This runs
+    # after the commit, so an outage here must never turn the committed request into an error.
+    try:
+        if not cache.add("outbox:relay-kick", 1, timeout=1):
+            return
+    except CACHE_ERRORS:
+        logger.warning("outbox relay nudge skipped: the cache is unavailable; the beat job will deliver")
         return
     from apps.core.tasks import outbox_relay_task
 
@@ -155,7 +167,7 @@ def outbox_deliver(delivery_id: int) -> bool:
     """
     with transaction.atomic():
         delivery = (
-            OutboxDelivery.objects.select_for_update(skip_locked=True)
+            OutboxDelivery.objects.select_for_update(skip_locked=skip_locked())
             .select_related("event")
             .filter(pk=delivery_id, status=OutboxDelivery.Status.PENDING, next_attempt_at__lte=timezone.now())
             .first()
@@ -163,7 +175,7 @@ def outbox_deliver(delivery_id: int) -> bool:
         if delivery is None:
             return False
         consumer = _consumers.get(delivery.consumer)
-        error = ""
+        error, final = "", False
         if consumer is None:
             error = f"no consumer registered as {delivery.consumer!r}"
         else:
@@ -173,16 +185,21 @@ def outbox_deliver(delivery_id: int) -> bool:
                         consumer.handler([delivery.event])
                     else:
                         consumer.handler(delivery.event)
+            except DeliveryFailed as exc:
+                logger.error(
+                    "outbox consumer %s cannot deliver event %s: %s", delivery.consumer, delivery.event_id, exc
+                )
+                error, final = f"{type(exc).__name__}: {exc}", True
             except Exception as exc:
                 logger.warning(
                     "outbox consumer %s failed on event %s", delivery.consumer, delivery.event_id, exc_info=True
                 )
                 error = f"{type(exc).__name__}: {exc}"
-        _record_outcome([delivery], error)
+        _record_outcome([delivery], error, final=final)
         return not error
 
 
-def _record_outcome(deliveries: list[OutboxDelivery], error: str) -> None:
+def _record_outcome(deliveries: list[OutboxDelivery], error: str, *, final: bool = False) -> None:
     now = timezone.now()
     for delivery in deliveries:
         delivery.attempts += 1
@@ -193,7 +210,8 @@ def _record_outcome(deliveries: list[OutboxDelivery], error: str) -> None:
         else:
             delivery.last_error = error[:4000]
             consumer = _consumers.get(delivery.consumer)
-            if delivery.attempts >= settings.OUTBOX_MAX_ATTEMPTS and not (consumer and consumer.retry_forever):
+            out_of_attempts = delivery.attempts >= settings.OUTBOX_MAX_ATTEMPTS
+            if final or (out_of_attempts and not (consumer and consumer.retry_forever)):
                 delivery.status = OutboxDelivery.Status.FAILED
             else:
                 delivery.next_attempt_at = now + _backoff(delivery.attempts)
@@ -244,7 +262,7 @@ def outbox_deliver_batch(consumer: Consumer, *, limit: int) -> int:
     """Deliver up to ``limit`` due events to a batch consumer in one call."""
     with transaction.atomic():
         deliveries = list(
-            OutboxDelivery.objects.select_for_update(skip_locked=True)
+            OutboxDelivery.objects.select_for_update(skip_locked=skip_locked())
             .select_related("event")
             .filter(
                 consumer=consumer.name,
@@ -255,14 +273,17 @@ def outbox_deliver_batch(consumer: Consumer, *, limit: int) -> int:
         )
         if not deliveries:
             return 0
-        error = ""
+        error, final = "", False
         try:
             with transaction.atomic():
                 consumer.handler([d.event for d in deliveries])
+        except DeliveryFailed as exc:
+            logger.error("outbox batch consumer %s cannot deliver: %s", consumer.name, exc)
+            error, final = f"{type(exc).__name__}: {exc}", True
         except Exception as exc:
             logger.warning("outbox batch consumer %s failed", consumer.name, exc_info=True)
             error = f"{type(exc).__name__}: {exc}"
-        _record_outcome(deliveries, error)
+        _record_outcome(deliveries, error, final=final)
         return 0 if error else len(deliveries)
 
 

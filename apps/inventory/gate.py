@@ -73,13 +73,18 @@ return 1
 
 def gate_enabled() -> bool:
     backend = settings.CACHES["default"]["BACKEND"]
-    return bool(settings.INVENTORY_HOT_SKU_GATE and settings.REDIS_URL and backend.startswith("django_redis."))
+    return bool(settings.INVENTORY_HOT_SKU_GATE and backend.startswith("django_redis."))
 
 
 def _redis():
     from django_redis import get_redis_connection
 
     return get_redis_connection("default")
+
+
+# Every gate key carries one hash tag, so on a Redis Cluster they share a slot and the Lua
+# scripts (which touch several SKUs and the admitted mark at once) run on one node.
+HASH_TAG = "{inventory-gate}"
 
 
 # Per process: the SKU ids the gate counts (read from Redis at most every HOT_IDS_SECONDS), so
@@ -122,12 +127,12 @@ def _codes_key() -> str:
 
 def gate_key(sku_id: int | str) -> str:
     prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
-    return f"{prefix}:inventory:gate:sku:{sku_id}"
+    return f"{prefix}:{HASH_TAG}:sku:{sku_id}"
 
 
 def _admitted_key(reference: str) -> str:
     prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
-    return f"{prefix}:inventory:gate:admitted:{reference}"
+    return f"{prefix}:{HASH_TAG}:admitted:{reference}"
 
 
 def gate_admit(needs: dict[int, int], *, reference: str) -> dict[int, int]:

@@ -10,19 +10,12 @@ class OrdersConfig(AppConfig):
     verbose_name = _("Orders")
 
     def ready(self) -> None:
-        from django.db.models.signals import m2m_changed, post_delete, post_save
+        # Registers the OpenAPI description of the WMS signature authenticator.
+        from apps.orders.api import schema  # noqa: F401
 
-        from apps.orders.models import Order
-        from apps.orders.services.common import shop_warehouses_forget
-
-        shop = Order.shop.field.related_model
-        post_save.connect(shop_warehouses_forget, sender=shop, dispatch_uid="orders.shop_warehouses.save")
-        post_delete.connect(shop_warehouses_forget, sender=shop, dispatch_uid="orders.shop_warehouses.delete")
-        m2m_changed.connect(
-            shop_warehouses_forget, sender=shop.warehouses.through, dispatch_uid="orders.shop_warehouses.m2m"
-        )
-        # Outbox consumers register themselves when their modules are imported.
-        for module in (f"{self.name}.events", f"{self.name}.search.events"):
+        # Outbox consumers and the search readiness probe register themselves when their
+        # modules are imported.
+        for module in (f"{self.name}.events", f"{self.name}.search.events", f"{self.name}.search.health"):
             try:
                 importlib.import_module(module)
             except ModuleNotFoundError as exc:

@@ -15,3 +15,4 @@ class OrderErrorCode(StrEnum):
     DISCOUNT_NOT_ALLOWED = "discount_not_allowed"
     TOO_MANY_UNPAID_ORDERS = "too_many_unpaid_orders"
     UNKNOWN_FIELD = "unknown_field"
+    VERSION_CONFLICT = "version_conflict"

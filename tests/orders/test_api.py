@@ -209,7 +209,7 @@ def test_list_filters_and_paginates_by_cursor(staff_client, sku, other_sku):
     from tests.orders.factories import pay
 
     pay(pay_first)
-    page = staff_client.get("/api/v1/orders", {"buyer": "alice", "page_size": 2}).json()
+    page = staff_client.get("/api/v1/orders", {"buyer_id": "alice", "page_size": 2}).json()
     assert [item["order_no"] for item in page["results"]] == [orders[2].order_no, orders[1].order_no]
     rest = staff_client.get(page["next"]).json()
     assert [item["order_no"] for item in rest["results"]] == [orders[0].order_no]
@@ -321,3 +321,21 @@ def test_a_signed_flash_sale_refusal_runs_no_sql_and_signatures_are_still_checke
     assert signed.post("/api/v1/orders", _body(sku), secret="forged").status_code == 401
     assert api_client.post("/api/v1/orders", _body(hot, quantity=1), format="json").status_code in (401, 403)
     assert _counts() == before
+
+
+def test_an_edit_names_its_version_in_if_match_or_the_body(signed, sku):
+    order = create_order((sku, 1), shop=signed.shop)
+    path = f"/api/v1/orders/{order.order_no}/remark"
+
+    unreadable = signed.post(path, {"remark": "x"}, headers={"If-Match": "yesterday"})
+    assert unreadable.status_code == 400
+    assert list(unreadable.json()["details"]) == ["If-Match"]
+
+    weak = signed.post(path, {"remark": "by header"}, headers={"If-Match": f'W/"{order.version}"'})
+    assert weak.status_code == 200
+    assert weak.json()["version"] == order.version + 1
+    stale_body = signed.post(path, {"remark": "by body", "version": order.version})
+    assert (stale_body.status_code, stale_body.json()["code"]) == (412, "version_conflict")
+    fresh_body = signed.post(path, {"remark": "by body", "version": order.version + 1})
+    assert fresh_body.status_code == 200
+    assert Order.objects.get(pk=order.pk).seller_remark == "by body"

@@ -9,11 +9,12 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.core.exceptions import ApplicationError
 from apps.core.outbox import outbox_relay
 from apps.inventory.models import StockMovement
 from apps.inventory.selectors import ledger_mismatches
 from apps.orders.models import Order
-from apps.orders.services import order_expire
+from apps.orders.services import order_expire, order_update_remark
 from apps.payments.models import Refund
 from tests.conftest import SignedClient
 from tests.orders.factories import SHOP_SECRET, SkuFactory, create_order, provider_pays, receive, stock_of
@@ -132,3 +133,20 @@ def test_thirty_storefront_orders_racing_for_ten_units_sell_exactly_ten(shop, wa
     assert Order.objects.count() == 10
     assert stock_of(sku, warehouse).reserved == 10
     assert ledger_mismatches() == []
+
+
+def test_two_edits_made_on_one_version_have_one_winner_and_one_412(sku):
+    order = create_order((sku, 1))
+    read = order.version
+
+    def edit(remark):
+        return lambda: order_update_remark(order_no=order.order_no, remark=remark, actor="cs", expected_version=read)
+
+    results = _race(edit("from desk A"), edit("from desk B"))
+
+    winners = [result for result in results if isinstance(result, Order)]
+    losers = [result for result in results if isinstance(result, ApplicationError)]
+    assert len(winners) == 1
+    assert [(loser.status_code, loser.code) for loser in losers] == [(412, "version_conflict")]
+    after = Order.objects.get(pk=order.pk)
+    assert (after.seller_remark, after.version) == (winners[0].seller_remark, read + 1)

@@ -62,9 +62,16 @@ from apps.channels.adapters import NormalizedOrder, NormalizedRefund, Normalized
 from apps.channels.error_codes import ChannelErrorCode
 from apps.channels.models import RawOrder, SkuMapping
 from apps.core.alerts import alert_raise, alert_resolve
+from apps.core.db import skip_locked
 from apps.core.exceptions import ApplicationError
 from apps.core.outbox import outbox_publish
-from apps.orders.models import Order, OrderStatus
+from apps.orders.models import (
+    NOT_SHIPPED_STATUSES,
+    SHIPPED_STATUSES,
+    Order,
+    OrderStatus,
+    refunds_cover_payment,
+)
 from apps.orders.services import (
     ON_SHORTAGE_HOLD,
     PLATFORM_LOCKED,
@@ -84,8 +91,6 @@ from apps.orders.services import (
 logger = logging.getLogger(__name__)
 
 S = OrderStatus
-NOT_SHIPPED = {S.PENDING_PAYMENT, S.PAID, S.ON_HOLD, S.PENDING_SHIPMENT}
-AFTER_SHIPMENT = {S.SHIPPED, S.DELIVERING, S.DELIVERY_FAILED, S.DELIVERED, S.COMPLETED}
 
 
 class ConversionFailed(Exception):
@@ -157,7 +162,7 @@ def raw_orders_convert_batch(
         try:
             with transaction.atomic():
                 locked = (
-                    RawOrder.objects.select_for_update(skip_locked=True)
+                    RawOrder.objects.select_for_update(skip_locked=skip_locked())
                     .filter(pk=raw.pk, payload_hash=raw.payload_hash, status=RawOrder.Status.PENDING)
                     .first()
                 )
@@ -255,7 +260,7 @@ def _convert_new_paid(
         with transaction.atomic():
             locked = {
                 row.pk: row
-                for row in RawOrder.objects.select_for_update(skip_locked=True).filter(
+                for row in RawOrder.objects.select_for_update(skip_locked=skip_locked()).filter(
                     pk__in=[raw.pk for raw in raws], status=RawOrder.Status.PENDING
                 )
             }
@@ -400,9 +405,9 @@ def _apply_update(raw: RawOrder, normalized: NormalizedOrder, *, order: Order, a
     the raw order when something the platform asked for could not be done ("" otherwise)."""
     order = Order.objects.get(pk=order.pk)  # the batch read may be stale; FSM fields cannot be refreshed
     if normalized.status == NormalizedStatus.CANCELLED:
-        if order.status in NOT_SHIPPED:
+        if order.status in NOT_SHIPPED_STATUSES:
             _cancel(order, actor=actor, reason=_("Cancelled on the platform."))
-        elif order.status in AFTER_SHIPMENT:
+        elif order.status in SHIPPED_STATUSES:
             _hand_to_aftersales(raw, order=order, refunds=normalized.refunds)
         return ""
     # Refunds first: a platform usually locks an order while a refund it carries is pending.
@@ -411,7 +416,7 @@ def _apply_update(raw: RawOrder, normalized: NormalizedOrder, *, order: Order, a
         return ""
     if normalized.status == NormalizedStatus.LOCKED:
         return _lock(raw, normalized, order=order, actor=actor)
-    if not new_refunds and order.status in NOT_SHIPPED and _address_changed(order, normalized):
+    if not new_refunds and order.status in NOT_SHIPPED_STATUSES and _address_changed(order, normalized):
         order_update_address(order_no=order.order_no, recipient=_recipient(normalized), actor=actor)
     if normalized.status == NormalizedStatus.PAID:
         _unlock(normalized, order=order, actor=actor)
@@ -432,11 +437,11 @@ def _apply_refunds(raw: RawOrder, refunds: list[NormalizedRefund], *, order: Ord
     ids are recorded on the raw order, so each is acted on once.
     """
     requested = sum((refund.amount for refund in refunds), start=order.refunded_amount)
-    if order.status in NOT_SHIPPED and requested >= order.paid_amount:
+    if order.status in NOT_SHIPPED_STATUSES and refunds_cover_payment(paid=order.paid_amount, refunded=requested):
         _cancel(order, actor=actor, reason=_("Refunded on the platform before shipment."))
         raw.aftersale_refund_ids = [*raw.aftersale_refund_ids, *(r.platform_refund_id for r in refunds)]
         return True
-    if order.status in NOT_SHIPPED | AFTER_SHIPMENT:
+    if order.status in NOT_SHIPPED_STATUSES | SHIPPED_STATUSES:
         _hand_to_aftersales(raw, order=order, refunds=refunds)
     return False
 

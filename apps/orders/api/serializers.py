@@ -2,14 +2,20 @@
 and ownership are never writable from outside."""
 
 from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
 
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.api.dates import is_storable
+from apps.core.api.params import ChoiceListField, QueryParamsSerializer
 from apps.core.exceptions import ApplicationError
 from apps.orders.error_codes import OrderErrorCode
-from apps.orders.models import Fulfillment, Order, OrderLine, OrderStatusLog
+from apps.orders.models import Fulfillment, Order, OrderLine, OrderStatus, OrderStatusLog
 from apps.orders.services import MAX_LINES, OrderLineInput, RecipientInput
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -30,6 +36,73 @@ class StrictSerializer(serializers.Serializer):
                     {"fields": unknown},
                 )
         return super().to_internal_value(data)
+
+
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}],
+        "description": "ISO 8601 date (a whole Asia/Shanghai day) or date-time",
+    }
+)
+class DayOrDateTimeField(serializers.Field):
+    """An ISO date-time, or a bare date (a whole Asia/Shanghai day: its start as a lower
+    bound, the next day's start as an upper bound)."""
+
+    default_error_messages = {"invalid": gettext_lazy("Use an ISO 8601 date (2025-03-01) or date-time.")}
+
+    def __init__(self, *, end_of_day: bool = False, **kwargs):
+        self.end_of_day = end_of_day
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> datetime:
+        value = str(data).strip()
+        try:
+            day = parse_date(value)
+            moment = None if day is not None else parse_datetime(value)
+        except ValueError:
+            self.fail("invalid")
+        if moment is None:
+            if day is None:
+                self.fail("invalid")
+            if self.end_of_day:
+                if day == date.max:
+                    self.fail("invalid")
+                day += timedelta(days=1)
+            moment = datetime.combine(day, time.min)
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        if not is_storable(moment):
+            self.fail("invalid")
+        return moment
+
+    def to_representation(self, value):
+        return value.isoformat() if isinstance(value, date) else value
+
+
+class OrderFilterParamsSerializer(QueryParamsSerializer):
+    """The filters the order list and the order search share, by the same names."""
+
+    buyer_id = serializers.CharField(required=False, max_length=64)
+    status = ChoiceListField(choices=OrderStatus.choices, required=False)
+    created_after = DayOrDateTimeField(required=False, help_text=gettext_lazy("Created at or after (inclusive)"))
+    created_before = DayOrDateTimeField(
+        required=False,
+        end_of_day=True,
+        help_text=gettext_lazy("Created before: a date-time (exclusive) or a date (that whole day included)"),
+    )
+
+
+class OrderListParamsSerializer(OrderFilterParamsSerializer):
+    passthrough = ("cursor", "page_size")
+
+
+class VersionedInputSerializer(StrictSerializer):
+    """An edit made on what the caller read: the order's ``version`` (or an ``If-Match``
+    header) makes it refused with 412 ``version_conflict`` once the order has changed."""
+
+    version = serializers.IntegerField(
+        required=False, min_value=0, help_text=gettext_lazy("The order's version this edit was made on")
+    )
 
 
 class RecipientInputSerializer(StrictSerializer):
@@ -67,6 +140,10 @@ class OrderLinesInputSerializer(StrictSerializer):
             )
             for line in self.validated_data["lines"]
         ]
+
+
+class OrderLinesChangeInputSerializer(VersionedInputSerializer, OrderLinesInputSerializer):
+    pass
 
 
 class OrderCreateInputSerializer(OrderLinesInputSerializer):
@@ -178,11 +255,11 @@ class OrderCancelInputSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
 
-class OrderRemarkInputSerializer(StrictSerializer):
+class OrderRemarkInputSerializer(VersionedInputSerializer):
     remark = serializers.CharField(max_length=500, allow_blank=True)
 
 
-class OrderAddressInputSerializer(StrictSerializer):
+class OrderAddressInputSerializer(VersionedInputSerializer):
     recipient = RecipientInputSerializer()
 
     def to_recipient(self) -> RecipientInput:

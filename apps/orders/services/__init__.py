@@ -1,6 +1,7 @@
 """The public order services (see docs/ARCHITECTURE.md, orders)."""
 
 from apps.orders.services.allocation import order_allocate
+from apps.orders.services.archive import archived_order_nos, orders_archive, orders_restore
 from apps.orders.services.audit import (
     PLATFORM_LOCKED,
     order_audit,
@@ -48,6 +49,7 @@ __all__ = [
     "OrderLineInput",
     "PaidInput",
     "RecipientInput",
+    "archived_order_nos",
     "fulfillment_create_extra",
     "fulfillment_mark_shipped",
     "fulfillment_submit_to_wms",
@@ -71,7 +73,9 @@ __all__ = [
     "order_request_refund",
     "order_update_address",
     "order_update_remark",
+    "orders_archive",
     "orders_complete_delivered",
     "orders_create",
+    "orders_restore",
     "orders_retry_out_of_stock",
 ]

@@ -8,7 +8,7 @@ SKUs within ``AUDIT_DUPLICATE_WINDOW_MINUTES``). A failing order goes ``on_hold`
 ``hold_reasons`` (``[{"code", "message"}]``); a passing one is allocated at once, in the same
 transaction. A reason names the rule that matched (the keyword, the other order), never the
 recipient's phone, address or the buyer's words: reasons are copied into the timeline, which
-staff without ``orders.view_personal_data`` read too. Staff release a held order (back to ``paid`` and audited again) or force it
+staff without the personal-data permission read too. Staff release a held order (back to ``paid`` and audited again) or force it
 through (``force=True``: released and allocated without the rules).
 
 A hold may also come from outside: a platform lock holds the order with ``platform_locked``
@@ -32,6 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.core.db import skip_locked
 from apps.core.exceptions import ApplicationError, Conflict
 from apps.inventory.domain import InsufficientStock
 from apps.inventory.selectors import sellable_by_sku
@@ -319,7 +320,7 @@ def orders_retry_out_of_stock(*, actor: str, batch_size: int = RETRY_BATCH) -> l
         tried += 1
         try:
             with transaction.atomic():
-                order = Order.objects.select_for_update(skip_locked=True).filter(order_no=order_no).first()
+                order = Order.objects.select_for_update(skip_locked=skip_locked()).filter(order_no=order_no).first()
                 if order is None or not is_out_of_stock(order):
                     continue
                 if any(reason.get("code") in WAITS_FOR_OWNER for reason in order.hold_reasons):

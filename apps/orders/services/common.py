@@ -1,7 +1,5 @@
 """The one way an order changes: lock, transition, log, publish — in the caller's transaction."""
 
-import time
-from collections import defaultdict
 from uuid import uuid4
 
 from django.conf import settings
@@ -10,8 +8,9 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
-from apps.core.exceptions import Conflict, NotFound
+from apps.core.exceptions import ApplicationError, Conflict, NotFound
 from apps.core.outbox import outbox_publish
+from apps.inventory.selectors import shops_warehouse_ids
 from apps.orders.error_codes import OrderErrorCode
 from apps.orders.models import Order, OrderStatusLog
 
@@ -45,11 +44,23 @@ def order_cache_invalidate(order_nos: list[str]) -> None:
     cache.delete_many([order_cache_key(order_no) for order_no in order_nos])
 
 
-def order_lock(*, order_no: str) -> Order:
-    """The order row, locked until the surrounding transaction ends."""
+def order_lock(*, order_no: str, expected_version: int | None = None) -> Order:
+    """The order row, locked until the surrounding transaction ends.
+
+    With ``expected_version`` (an edit made on what the caller last read) an order that has
+    changed since is refused with 412 ``version_conflict``, so the last writer cannot undo
+    an edit it never saw."""
     order = Order.objects.select_for_update().filter(order_no=order_no).first()
     if order is None:
         raise NotFound(OrderErrorCode.ORDER_NOT_FOUND, _("Order %(order_no)s does not exist.") % {"order_no": order_no})
+    if expected_version is not None and order.version != expected_version:
+        raise ApplicationError(
+            OrderErrorCode.VERSION_CONFLICT,
+            _("Order %(order_no)s has changed since version %(expected)s; read it again and retry.")
+            % {"order_no": order_no, "expected": expected_version},
+            {"version": order.version},
+            status_code=412,
+        )
     return order
 
 
@@ -58,48 +69,6 @@ def order_shop_warehouse_ids(order: Order) -> list[int]:
     if order.shop_id is None:
         return []
     return shops_warehouse_ids({order.shop_id}).get(order.shop_id, [])
-
-
-# Per process: shop id -> (read at, its warehouse ids). Changes made in this process drop the
-# entry at once (``shop_warehouses_forget``, connected in ``OrdersConfig.ready``); other
-# processes see them within ``SHOP_WAREHOUSES_CACHE_SECONDS``.
-_shop_warehouses: dict[int, tuple[float, list[int]]] = {}
-
-
-def shops_warehouse_ids(shop_ids: set[int]) -> dict[int, list[int]]:
-    """Per shop, the warehouses it ships from (a shop listing none: any warehouse); at most
-    one query, none when every shop is cached."""
-    if not shop_ids:
-        return {}
-    now = time.monotonic()
-    ttl = settings.SHOP_WAREHOUSES_CACHE_SECONDS
-    found: dict[int, list[int]] = {}
-    missing = set()
-    for shop_id in shop_ids:
-        cached = _shop_warehouses.get(shop_id)
-        if cached is not None and now - cached[0] < ttl:
-            found[shop_id] = cached[1]
-        else:
-            missing.add(shop_id)
-    if missing:
-        read: dict[int, list[int]] = defaultdict(list)
-        through = Order.shop.field.related_model.warehouses.through
-        for shop_id, warehouse_id in through.objects.filter(shop_id__in=missing).values_list("shop_id", "warehouse_id"):
-            read[shop_id].append(warehouse_id)
-        for shop_id in missing:
-            found[shop_id] = sorted(read.get(shop_id, []))
-            if ttl > 0:
-                _shop_warehouses[shop_id] = (now, found[shop_id])
-    return found
-
-
-def shop_warehouses_forget(*, instance=None, pk_set=None, model=None, **kwargs) -> None:
-    """Signal receiver: a shop or its warehouse list changed; drop what this process cached."""
-    shop_model = Order.shop.field.related_model
-    if isinstance(instance, shop_model):
-        _shop_warehouses.pop(instance.pk, None)
-    else:  # the reverse side: warehouses whose shops changed
-        _shop_warehouses.clear()
 
 
 def order_event_payload(order: Order) -> dict:

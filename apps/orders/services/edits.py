@@ -1,5 +1,6 @@
 """Edits that keep the status: recipient and address, seller remark, and (while unpaid)
-the lines. Each is logged on the order's timeline and published as ``order.updated``."""
+the lines. Each is logged on the order's timeline and published as ``order.updated``.
+Each takes the ``expected_version`` the caller read: a stale one changes nothing (412)."""
 
 from decimal import Decimal
 
@@ -11,7 +12,7 @@ from apps.core.exceptions import Conflict
 from apps.core.money import ZERO
 from apps.inventory.services import stock_release
 from apps.orders.error_codes import OrderErrorCode
-from apps.orders.models import FS, Fulfillment, Order, OrderLine, OrderStatus
+from apps.orders.models import FS, NOT_SHIPPED_STATUSES, Fulfillment, Order, OrderLine, OrderStatus
 from apps.orders.services.common import order_lock, order_record_change, order_shop_warehouse_ids
 from apps.orders.services.create import (
     OrderLineInput,
@@ -28,21 +29,22 @@ from apps.orders.services.merge import order_detach_from_merged
 from apps.orders.services.pricing import order_check_discount
 
 S = OrderStatus
-ADDRESS_EDITABLE = frozenset({S.PENDING_PAYMENT, S.PAID, S.ON_HOLD, S.PENDING_SHIPMENT})
 
 
 def _invalid_status(order: Order, message: str) -> Conflict:
     return Conflict(OrderErrorCode.INVALID_STATUS, message % {"order_no": order.order_no}, {"status": order.status})
 
 
-def order_update_address(*, order_no: str, recipient: RecipientInput, actor: str) -> Order:
+def order_update_address(
+    *, order_no: str, recipient: RecipientInput, actor: str, expected_version: int | None = None
+) -> Order:
     """Change the recipient and address until the warehouse has the order (no package of
     it claimed for or sent to the WMS, or shipped). A pending package merged with other
     orders of the old address is split: this order's lines move to a package of their own."""
     fields = recipient_model_fields(order_clean_recipient(recipient))
     with transaction.atomic():
-        order = order_lock(order_no=order_no)
-        if order.status not in ADDRESS_EDITABLE:
+        order = order_lock(order_no=order_no, expected_version=expected_version)
+        if order.status not in NOT_SHIPPED_STATUSES:
             raise _invalid_status(order, _("The address of order %(order_no)s can no longer change."))
         at_wms = (
             Fulfillment.objects.filter(lines__order_line__order=order)
@@ -66,13 +68,13 @@ def order_update_address(*, order_no: str, recipient: RecipientInput, actor: str
         )
 
 
-def order_update_remark(*, order_no: str, remark: str, actor: str) -> Order:
+def order_update_remark(*, order_no: str, remark: str, actor: str, expected_version: int | None = None) -> Order:
     """Set the seller's remark (visible to staff and the warehouse), in any status."""
     remark = (remark or "").strip()
     if len(remark) > 500:
         raise order_invalid({"remark": [_("At most %(limit)d characters.") % {"limit": 500}]})
     with transaction.atomic():
-        order = order_lock(order_no=order_no)
+        order = order_lock(order_no=order_no, expected_version=expected_version)
         if order.seller_remark == remark:
             return order
         order.seller_remark = remark
@@ -90,6 +92,7 @@ def order_change_lines(
     lines: list[OrderLineInput],
     actor: str,
     shipping_fee: Decimal | None = None,
+    expected_version: int | None = None,
     storefront: bool = False,
 ) -> Order:
     """Replace an unpaid order's lines: re-priced (the order discount stays, the shipping
@@ -99,7 +102,7 @@ def order_change_lines(
     creation (``price_mismatch``, ``discount_not_allowed``)."""
     fee = None if shipping_fee is None else order_amount(shipping_fee, "shipping_fee")
     with transaction.atomic():
-        order = order_lock(order_no=order_no)
+        order = order_lock(order_no=order_no, expected_version=expected_version)
         if order.status != S.PENDING_PAYMENT:
             raise _invalid_status(order, _("Only an unpaid order's lines can change (order %(order_no)s)."))
         shop = order.shop if storefront else None

@@ -7,16 +7,16 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('channels', '0004_write_back_claim'),
+        ('shops', '0001_initial'),
         ('inventory', '0003_reservation_claim'),
-        ('orders', '0004_order_updated_index'),
+        ('orders', '0005_order_hot_query_indexes'),
     ]
 
     operations = [
         migrations.CreateModel(
             name='ShopDiscountPolicy',
             fields=[
-                ('shop', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='+', serialize=False, to='channels.shop', verbose_name='shop')),
+                ('shop', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='+', serialize=False, to='shops.shop', verbose_name='shop')),
                 ('max_rate', models.DecimalField(decimal_places=4, default=0, help_text='A share of the goods total, e.g. 0.2000 for 20%.', max_digits=5, verbose_name='maximum discount rate')),
                 ('max_amount', models.DecimalField(decimal_places=2, default=0, max_digits=12, verbose_name='maximum discount amount')),
             ],
@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('price', models.DecimalField(decimal_places=2, max_digits=12, verbose_name='price')),
                 ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('shop', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='channels.shop', verbose_name='shop')),
+                ('shop', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='shops.shop', verbose_name='shop')),
                 ('sku', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='inventory.sku', verbose_name='SKU')),
             ],
             options={
