@@ -15,20 +15,24 @@ export OMS_VAR_DIR ?= $(CURDIR)/var
 
 # python3-dev: mysqlclient has no Linux wheel and compiles against Python.h; gettext: compilemessages.
 APT_PACKAGES := build-essential pkg-config python3-dev libmariadb-dev gettext python3-venv curl
+# `make test-scale` starts its own Redis Sentinel and Cluster nodes and uses RabbitMQ on loopback.
+SCALE_APT_PACKAGES := redis-server redis-sentinel redis-tools rabbitmq-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help demo test lint migrate messages system-deps venv venv-dev
+.PHONY: help demo test test-scale lint migrate messages system-deps scale-deps venv venv-dev
 
 help:
 	@echo "make demo      install, migrate, load demo data, run web + worker + beat on http://127.0.0.1:$(PORT)"
 	@echo "make test      run the test suite against MariaDB and Redis on 127.0.0.1"
+	@echo "make test-scale  the scale-out tests: RabbitMQ, Redis Sentinel and Cluster, two beats"
 	@echo "make lint      ruff check and format check"
 	@echo "make migrate   apply database migrations"
 	@echo "make messages  compile every app's translations"
 
-system-deps:
+system-deps scale-deps: PACKAGES = $(if $(filter scale-deps,$@),$(SCALE_APT_PACKAGES),$(APT_PACKAGES))
+system-deps scale-deps:
 	@missing=""; \
-	for pkg in $(APT_PACKAGES); do \
+	for pkg in $(PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "ok installed" || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -74,8 +78,13 @@ demo: venv messages
 	exec $(PY) manage.py demo_run --port $(PORT)
 
 test: venv-dev messages
-	$(PY) -m pytest -n $(PYTEST_WORKERS) -q $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -q -m "not scale" $(PYTEST_ARGS)
+
+# Serial: the tests start servers on ports of their own (OMS_SCALE_PORT_BASE, default 17600).
+test-scale: venv-dev messages scale-deps
+	$(PY) -m pytest -q -m scale $(PYTEST_ARGS)
 
 lint: venv-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache

@@ -46,10 +46,10 @@ from django.db import connection  # noqa: E402
 from django.db.models import Sum  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from apps.channels.models import Platform, Shop  # noqa: E402
 from apps.inventory.models import Sku, Stock, Warehouse  # noqa: E402
 from apps.inventory.services import stock_receive  # noqa: E402
 from apps.orders.models import Order  # noqa: E402
+from apps.shops.models import Platform, Shop  # noqa: E402
 
 SECRET = "bench-http-app-secret"
 RECIPIENT = {
@@ -72,7 +72,14 @@ def seed() -> tuple[Shop, list[Sku], Warehouse, Sku]:
         )
     hot = Sku.objects.create(code="FLASH-001", name="秒杀商品", price=Decimal("9.90"), is_hot=True)
     stock_receive(sku_id=hot.pk, warehouse_id=warehouse.pk, quantity=FLASH_UNITS, reference="flash", operator="bench")
-    shop = Shop(code="bench-own", name="压测自营店", platform=Platform.OWN, app_key="bench-own")
+    # A storefront that sells at this rate has limits set to match by staff (the defaults would
+    # refuse most of the load with 429 rate_limited).
+    unlimited = {
+        f"rate_limit_{kind}_{part}": 10_000_000
+        for kind in ("create", "read", "push")
+        for part in ("per_minute", "burst")
+    }
+    shop = Shop(code="bench-own", name="压测自营店", platform=Platform.OWN, app_key="bench-own", **unlimited)
     shop.set_app_secret(SECRET)
     shop.save()
     shop.warehouses.add(warehouse)
@@ -88,7 +95,8 @@ def create_request(skus: list[Sku], quantity_sku=None):
                 {"sku_code": skus[(client * 7 + n + k) % len(skus)].code, "quantity": 1, "unit_price": "59.00"}
                 for k in range(3)
             ]
-        body = httpbench.json_body({"buyer_id": f"bench-{client}", "recipient": RECIPIENT, "lines": lines})
+        # A buyer per order: a buyer may hold only ORDER_MAX_UNPAID_PER_BUYER unpaid orders.
+        body = httpbench.json_body({"buyer_id": f"bench-{client}-{n}", "recipient": RECIPIENT, "lines": lines})
         path = "/api/v1/orders"
         headers = httpbench.signed_headers("bench-own", SECRET, "POST", path, body)
         headers.update({"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex})

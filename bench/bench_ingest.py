@@ -41,11 +41,12 @@ from django.db import connection  # noqa: E402
 from django.db.models import Count, Sum  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from apps.channels.models import Platform, RawOrder, Shop, SkuMapping  # noqa: E402
+from apps.channels.models import RawOrder, SkuMapping  # noqa: E402
 from apps.channels.simulator.platforms import SimLine, SimSku, build_order  # noqa: E402
 from apps.inventory.models import Sku, Stock, Warehouse  # noqa: E402
 from apps.inventory.services import stock_receive  # noqa: E402
 from apps.orders.models import Order, OrderStatus  # noqa: E402
+from apps.shops.models import Platform, Shop  # noqa: E402
 
 SECRET = "bench-ingest-app-secret"
 STOCK = 10_000_000

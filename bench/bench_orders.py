@@ -47,13 +47,14 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection, connections, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from apps.channels.models import Platform, Shop, SkuMapping  # noqa: E402
+from apps.channels.models import SkuMapping  # noqa: E402
 from apps.channels.services import raw_orders_convert_batch, raw_orders_receive  # noqa: E402
 from apps.channels.simulator.platforms import SimLine, SimSku, build_order  # noqa: E402
 from apps.core.numbers import next_number  # noqa: E402
 from apps.inventory.models import Sku, Stock, Warehouse  # noqa: E402
 from apps.inventory.services import stock_receive  # noqa: E402
 from apps.orders.services import OrderLineInput, RecipientInput, order_create  # noqa: E402
+from apps.shops.models import Platform, Shop  # noqa: E402
 
 RECIPIENT = RecipientInput("张伟", "13800000001", "浙江省", "杭州市", "西湖区", "文三路 478 号华星时代广场 A 座 1201")
 

@@ -8,8 +8,21 @@ database server may serve other clients at the same time.
 
 import mmap
 import os
+import runpy
 import struct
 import threading
+from pathlib import Path
+
+# Production's settings first (workers, threads, limits, JSON refusals), then the counting hook.
+globals().update(
+    {
+        name: value
+        for name, value in runpy.run_path(
+            str(Path(__file__).resolve().parent.parent / "docker" / "gunicorn.conf.py")
+        ).items()
+        if not name.startswith("__")
+    }
+)
 
 SLOTS = 64
 

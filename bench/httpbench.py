@@ -87,13 +87,12 @@ class Server:
         self.counter_path = Path(tempfile.mkstemp(prefix="bench-sql-")[1])
         self.counter_path.write_bytes(b"\0" * 64 * 8)
         self.log = open(tempfile.mkstemp(prefix="bench-web-", suffix=".log")[1], "w")  # noqa: SIM115
-        args = f"--config {ROOT / 'bench' / 'gunicorn_counting.py'}"
         env = {
             "PORT": str(port),
             "WEB_CONCURRENCY": str(workers),
             "WEB_WORKER_CLASS": worker_class,
             "WEB_THREADS": str(threads),
-            "GUNICORN_CMD_ARGS": args,
+            "GUNICORN_CONFIG": str(ROOT / "bench" / "gunicorn_counting.py"),
             "BENCH_COUNTER_FILE": str(self.counter_path),
         }
         self.process = subprocess.Popen(

@@ -10,11 +10,6 @@ if [ -n "${ELASTICSEARCH_URL:-}" ]; then
     python manage.py search_index --create-if-missing \
         || echo "start-web: could not create the search index; run manage.py search_index --rebuild" >&2
 fi
-exec gunicorn oms.wsgi:application \
-    --bind "0.0.0.0:${PORT:-8000}" \
-    --workers "${WEB_CONCURRENCY:-2}" \
-    --worker-class "${WEB_WORKER_CLASS:-gthread}" \
-    --threads "${WEB_THREADS:-8}" \
-    --timeout "${GUNICORN_TIMEOUT:-60}" \
-    --access-logfile - \
-    --forwarded-allow-ips "*"
+# Bind, workers, timeout and request-size limits: docker/gunicorn.conf.py (the benchmarks name
+# a config of their own that adds to it).
+exec gunicorn oms.wsgi:application --config "${GUNICORN_CONFIG:-docker/gunicorn.conf.py}"

@@ -12,10 +12,14 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from oms.caches import redis_caches
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("OMS_VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
+# tidb://user:password@host:4000/oms selects the django-tidb backend.
+environ.Env.DB_SCHEMES["tidb"] = "django_tidb"
 
 INSECURE_DEFAULT_SECRET_KEY = "insecure-dev-key-change-me"  # noqa: S105 - refused when DEBUG=False
 SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEFAULT_SECRET_KEY)
@@ -39,6 +43,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "apps.core",
+    "apps.shops",
     "apps.inventory",
     "apps.payments",
     "apps.orders",
@@ -47,8 +52,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.core.api.limits.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "apps.core.replicas.ReplicaPinMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -56,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.core.ratelimit.RateLimitHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "oms.urls"
@@ -79,10 +87,10 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------
 # SQLite (embedded default): WAL journal, a busy timeout and IMMEDIATE transactions so a
 # writer takes the lock at BEGIN instead of failing half-way with "database is locked".
-# MySQL/MariaDB: utf8mb4 and READ COMMITTED. Stock and status changes are conditional
-# UPDATEs or row locks, so they never rely on REPEATABLE READ snapshots; READ COMMITTED
-# also avoids the gap locks that make REPEATABLE READ deadlock-prone under concurrent
-# inserts.
+# MySQL/MariaDB: utf8mb4, READ COMMITTED and connect/read/write timeouts. Stock and status
+# changes are conditional UPDATEs or row locks, so they never rely on REPEATABLE READ
+# snapshots; READ COMMITTED also avoids the gap locks that make REPEATABLE READ
+# deadlock-prone under concurrent inserts.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'oms.sqlite3'}")}
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.sqlite3":
@@ -96,29 +104,96 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     }
 elif _db["ENGINE"] in ("django.db.backends.mysql",):
     _db.setdefault("OPTIONS", {})
-    _db["OPTIONS"].update({"charset": "utf8mb4", "isolation_level": "read committed"})
+    # A server that stops answering fails the request after these timeouts (a 503), not after
+    # gunicorn's worker timeout. The client library may retry a timed-out read (libmysqlclient
+    # does, up to three times), so keep DB_READ_TIMEOUT_SECONDS well below GUNICORN_TIMEOUT / 3.
+    _db["OPTIONS"].update(
+        {
+            "charset": "utf8mb4",
+            "isolation_level": "read committed",
+            "connect_timeout": env.int("DB_CONNECT_TIMEOUT_SECONDS", default=5),
+            "read_timeout": env.int("DB_READ_TIMEOUT_SECONDS", default=15),
+            "write_timeout": env.int("DB_WRITE_TIMEOUT_SECONDS", default=15),
+        }
+    )
     _db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 _db["ATOMIC_REQUESTS"] = False
 # Production keeps each worker's connection open (a connect costs more than a whole cached
 # read); the health check at the start of a request replaces one the server has dropped.
 _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0 if DEBUG else 600)
 _db["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=True)
+if _db["ENGINE"] == "django_tidb":
+    # TiDB: pessimistic transactions, so SELECT ... FOR UPDATE locks at read time as on MySQL
+    # (optimistic mode would only fail at COMMIT with write conflict 9007); READ COMMITTED
+    # needs them. AUTO_ID_CACHE 1 keeps new ids increasing across TiDB servers (docs/TIDB.md).
+    _db["OPTIONS"] = {
+        "charset": "utf8mb4",
+        "isolation_level": "read committed",
+        "init_command": "SET SESSION tidb_txn_mode = 'pessimistic'",
+    }
+    _db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+
+# Read replicas (MySQL/MariaDB): only reads that opt in with apps.core.replicas.replica_reads()
+# go there, and only while the replica keeps up (docs/SCALING.md).
+DATABASE_REPLICAS = []
+for _number, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[]), start=1):
+    _replica = env.db_url_config(_url)
+    _replica["OPTIONS"] = {
+        **_db.get("OPTIONS", {}),
+        "connect_timeout": env.int("DB_REPLICA_CONNECT_TIMEOUT", default=2),
+    }
+    _replica.update(ATOMIC_REQUESTS=False, CONN_MAX_AGE=_db["CONN_MAX_AGE"], TEST={"MIRROR": "default"})
+    DATABASES[f"replica_{_number}"] = _replica
+    DATABASE_REPLICAS.append(f"replica_{_number}")
+DATABASE_ROUTERS = ["apps.core.replicas.PrimaryReplicaRouter"]
+DB_REPLICA_MAX_LAG_SECONDS = env.int("DB_REPLICA_MAX_LAG_SECONDS", default=10)
+DB_REPLICA_CHECK_SECONDS = env.float("DB_REPLICA_CHECK_SECONDS", default=5.0)
+DB_REPLICA_PIN_SECONDS = env.int("DB_REPLICA_PIN_SECONDS", default=15)
+# Engines without SELECT ... SKIP LOCKED (TiDB) or where it is unwanted: work queues lock
+# with a plain FOR UPDATE instead (workers then wait for each other's batch instead of
+# taking the next one). Also off by itself when the backend lacks the feature.
+DB_SKIP_LOCKED = env.bool("DB_SKIP_LOCKED", default=True)
+# Error codes a whole transaction is retried on, besides the MySQL deadlock/lock-wait ones:
+# TiDB write conflicts (9007 optimistic, 8002 SELECT FOR UPDATE, 8022 commit retry failed,
+# 8028 schema changed). Harmless on MySQL/MariaDB, which never raise them.
+DB_RETRY_ERROR_CODES = env.list("DB_RETRY_ERROR_CODES", cast=int, default=[1213, 1205, 9007, 8002, 8022, 8028])
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------
+# The cache also holds signed-request nonces, rate limits and the hot-SKU gate. One Redis
+# (REDIS_URL), or past one box: Redis Sentinel (REDIS_SENTINELS, high availability) or
+# Redis Cluster (REDIS_CLUSTER_NODES, sharded); see docs/SCALING.md.
 REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="oms"),
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
-        }
-    }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+REDIS_SENTINELS = env.list("REDIS_SENTINELS", default=[])  # host:port of each sentinel
+REDIS_SENTINEL_SERVICE = env.str("REDIS_SENTINEL_SERVICE", default="oms")
+REDIS_SENTINEL_DB = env.int("REDIS_SENTINEL_DB", default=0)
+REDIS_CLUSTER_NODES = env.list("REDIS_CLUSTER_NODES", default=[])  # host:port of a few seed nodes
+REDIS_PASSWORD = env.str("REDIS_PASSWORD", default="")  # Sentinel and Cluster data nodes
+CACHES = redis_caches(
+    url=REDIS_URL,
+    sentinels=REDIS_SENTINELS,
+    sentinel_service=REDIS_SENTINEL_SERVICE,
+    sentinel_db=REDIS_SENTINEL_DB,
+    cluster_nodes=REDIS_CLUSTER_NODES,
+    password=REDIS_PASSWORD,
+    key_prefix=env.str("CACHE_KEY_PREFIX", default="oms"),
+    connect_timeout=env.float("CACHE_CONNECT_TIMEOUT_SECONDS", default=1.0),
+    timeout=env.float("CACHE_TIMEOUT_SECONDS", default=2.0),
+)
+# API rate limits (apps.core.ratelimit): token buckets in the "ratelimit" cache, the same
+# Redis as the cache unless RATE_LIMIT_REDIS_URL names one of their own. Without Redis there
+# is no limit.
+RATE_LIMIT_REDIS_URL = env.str("RATE_LIMIT_REDIS_URL", default="")
+if RATE_LIMIT_REDIS_URL:
+    CACHES["ratelimit"] = redis_caches(
+        url=RATE_LIMIT_REDIS_URL,
+        key_prefix=env.str("CACHE_KEY_PREFIX", default="oms"),
+        connect_timeout=env.float("CACHE_CONNECT_TIMEOUT_SECONDS", default=1.0),
+        timeout=env.float("CACHE_TIMEOUT_SECONDS", default=2.0),
+    )["default"]
+elif CACHES["default"]["BACKEND"] != "django.core.cache.backends.locmem.LocMemCache":
+    CACHES["ratelimit"] = dict(CACHES["default"])
 
 # --- Celery ---------------------------------------------------------------------------
 # The filesystem transport needs no server: the embedded default. Folders live under VAR_DIR.
@@ -128,9 +203,15 @@ CELERY_BROKER_FOLDER = VAR_DIR / "broker"
 # timeout stays well above the longest countdown we schedule (the payment deadline).
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=6 * 3600)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# RabbitMQ only: declare the task queues as quorum queues (replicated; needs RabbitMQ 3.8+).
+CELERY_QUORUM_QUEUES = env.bool("CELERY_QUORUM_QUEUES", default=True)
 
 # --- Search ---------------------------------------------------------------------------
+# One node URL or several, comma-separated (a cluster); an API key and the CA certificate
+# of a cluster with security on (https URLs).
 ELASTICSEARCH_URL = env.str("ELASTICSEARCH_URL", default="")
+ELASTICSEARCH_API_KEY = env.str("ELASTICSEARCH_API_KEY", default="")  # "id:key" or its base64 form
+ELASTICSEARCH_CA_CERTS = env.str("ELASTICSEARCH_CA_CERTS", default="")  # path to a PEM file
 SEARCH_BACKEND = env.str("SEARCH_BACKEND", default="elasticsearch" if ELASTICSEARCH_URL else "database")
 ELASTICSEARCH_INDEX_PREFIX = env.str("ELASTICSEARCH_INDEX_PREFIX", default="oms")
 
@@ -171,16 +252,14 @@ if not DEBUG:
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "apps.channels.authentication.ShopSignatureAuthentication",
+        "apps.shops.authentication.ShopSignatureAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": [
-        "apps.core.api.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["apps.shops.throttling.ShopRateThrottle"],
+    # JSON only: one body format for every client (others get 415 unsupported_media_type).
+    "DEFAULT_PARSER_CLASSES": ["apps.core.api.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "apps.core.api.schema.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.pagination.CursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler.exception_handler",
@@ -191,6 +270,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Order management for omni-channel e-commerce.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request bodies get their own components: they say which fields are required and
+    # non-blank, and leave out what only the answer carries.
+    "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "apps.orders.models.OrderStatus",
         "AfterSaleStatusEnum": "apps.aftersales.models.AfterSaleStatus",
@@ -206,6 +288,29 @@ FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 # Signed API requests: allowed clock skew and how long a nonce is remembered.
 API_SIGNATURE_MAX_SKEW_SECONDS = env.int("API_SIGNATURE_MAX_SKEW_SECONDS", default=300)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# Rate limits of signed (shop app) requests per kind of endpoint: a token bucket of `burst`
+# tokens refilled at `per_minute`. Staff may set other limits per shop in the admin.
+RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=True)
+RATE_LIMITS = {
+    "create": {
+        "per_minute": env.int("RATE_LIMIT_CREATE_PER_MINUTE", default=300),
+        "burst": env.int("RATE_LIMIT_CREATE_BURST", default=30),
+    },
+    "read": {
+        "per_minute": env.int("RATE_LIMIT_READ_PER_MINUTE", default=1200),
+        "burst": env.int("RATE_LIMIT_READ_BURST", default=120),
+    },
+    "push": {
+        "per_minute": env.int("RATE_LIMIT_PUSH_PER_MINUTE", default=600),
+        "burst": env.int("RATE_LIMIT_PUSH_BURST", default=60),
+    },
+}
+# The Retry-After of a 503 answered while the cache or the database is down.
+API_RETRY_AFTER_SECONDS = env.int("API_RETRY_AFTER_SECONDS", default=5)
+# Longer request targets (path + query) get 414, longer headers 431 (JSON); gunicorn's own
+# limits (docker/gunicorn.conf.py) sit above these.
+API_MAX_REQUEST_TARGET = env.int("API_MAX_REQUEST_TARGET", default=4096)
+API_MAX_HEADER_BYTES = env.int("API_MAX_HEADER_BYTES", default=8190)
 
 # --- Business settings ----------------------------------------------------------------
 OMS_NODE_ID = env.int("OMS_NODE_ID", default=-1)  # -1: derived per process
@@ -222,6 +327,17 @@ INVENTORY_GATE_SYNC_SECONDS = env.int("INVENTORY_GATE_SYNC_SECONDS", default=30)
 DB_DEADLOCK_RETRIES = env.int("DB_DEADLOCK_RETRIES", default=5)
 INVENTORY_LOW_STOCK_SCAN_SECONDS = env.int("INVENTORY_LOW_STOCK_SCAN_SECONDS", default=300)
 INVENTORY_CLAIM_RETENTION_DAYS = env.int("INVENTORY_CLAIM_RETENTION_DAYS", default=7)
+
+# Retention (daily beat jobs of each app, batched deletes; 0 keeps rows for ever): delivered
+# outbox events, events with a failed delivery, converted/ignored raw platform orders, pull
+# runs, stock pushes, raw payment callbacks. Idempotency keys go after IDEMPOTENCY_KEY_TTL_HOURS.
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=5000)
+OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=7)
+OUTBOX_FAILED_RETENTION_DAYS = env.int("OUTBOX_FAILED_RETENTION_DAYS", default=90)
+RAW_ORDER_RETENTION_DAYS = env.int("RAW_ORDER_RETENTION_DAYS", default=90)
+PULL_RUN_RETENTION_DAYS = env.int("PULL_RUN_RETENTION_DAYS", default=30)
+STOCK_PUSH_RETENTION_DAYS = env.int("STOCK_PUSH_RETENTION_DAYS", default=30)
+PAYMENT_NOTIFICATION_RETENTION_DAYS = env.int("PAYMENT_NOTIFICATION_RETENTION_DAYS", default=365)
 
 # Payments: provider credentials and gateways. The defaults (DEBUG only) point at the keys
 # `manage.py payments_sandbox_keys` writes to var/payments/ and at the sandbox gateway
@@ -296,9 +412,19 @@ WORKORDER_SLA_HOURS = {
 # lifetimes, and how many overdue unpaid orders one expiry sweep batch handles.
 ORDER_FREE_SHIPPING_THRESHOLD = env.str("ORDER_FREE_SHIPPING_THRESHOLD", default="99.00")  # Decimal string
 ORDER_SHIPPING_FEE = env.str("ORDER_SHIPPING_FEE", default="10.00")  # Decimal string
+# How long a process keeps a shop's warehouse list before reading it again (0: every order).
+SHOP_WAREHOUSES_CACHE_SECONDS = env.int("SHOP_WAREHOUSES_CACHE_SECONDS", default=30)
+# Unpaid orders (each holds stock) a buyer may have per shop; 0 turns the limit off.
+ORDER_MAX_UNPAID_PER_BUYER = env.int("ORDER_MAX_UNPAID_PER_BUYER", default=5)
+# A platform order paid below the OMS price by more than this share is held (price_anomaly).
+AUDIT_PRICE_ANOMALY_SHARE = env.str("AUDIT_PRICE_ANOMALY_SHARE", default="0.30")  # Decimal string
 ORDER_DETAIL_CACHE_SECONDS = env.int("ORDER_DETAIL_CACHE_SECONDS", default=300)
 ORDER_MISSING_CACHE_SECONDS = env.int("ORDER_MISSING_CACHE_SECONDS", default=30)
 ORDER_EXPIRE_BATCH = env.int("ORDER_EXPIRE_BATCH", default=200)
+# Orders: finished orders idle this many (30-day) months move to the archive tables (daily
+# beat job, in batches); 0 keeps every order in the hot tables.
+ORDER_ARCHIVE_AFTER_MONTHS = env.int("ORDER_ARCHIVE_AFTER_MONTHS", default=0)
+ORDER_ARCHIVE_BATCH_SIZE = env.int("ORDER_ARCHIVE_BATCH_SIZE", default=1000)
 
 # Orders: audit (审单) rules applied when an order is paid; a failing rule puts it on hold.
 AUDIT_HOLD_ON_BUYER_MESSAGE = env.bool("AUDIT_HOLD_ON_BUYER_MESSAGE", default=True)

@@ -16,6 +16,18 @@ hypothesis_settings.register_profile("explore", max_examples=500)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _sandbox_payment_keys():
+    """The payment keys ``make demo`` generates, where the DEBUG settings look for them: the
+    providers count as configured, as in development (tests that talk to a gateway start the
+    sandbox)."""
+    from django.conf import settings
+
+    from apps.payments.sandbox.keys import ensure_sandbox_keys
+
+    ensure_sandbox_keys(settings.VAR_DIR / "payments")
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     """Each test starts with an empty cache (nonces, rate limits, cached reads)."""
@@ -62,3 +74,15 @@ class SignedClient:
 
     def post(self, path: str, data=None, **kwargs):
         return self.request("POST", path, data, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def own_redis():
+    """A Redis server of the test session's own, which a test may kill and start again
+    (it must leave it running)."""
+    from tests.servers import RedisServer
+
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()

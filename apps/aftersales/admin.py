@@ -68,11 +68,11 @@ from apps.aftersales.services.workorders import (
 from apps.core.admin_actions import admin_actor, run_each
 from apps.core.exceptions import ApplicationError
 from apps.core.models import IdempotencyKey
+from apps.core.personal_data import mask_name, mask_phone, may_see_personal_data
+from apps.core.replicas import ReplicaReadsAdminMixin
 from apps.inventory.models import Sku, Warehouse
 from apps.orders.models import Order
-from apps.orders.selectors import mask_phone, mask_text
 
-PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
 PROCESS_PERMISSION = "aftersales.process_aftersale"
 
 
@@ -279,7 +279,7 @@ def _once_per_submission(request, submission: str, open_aftersale) -> tuple[Afte
 
 
 @admin.register(AfterSale)
-class AfterSaleAdmin(admin.ModelAdmin):
+class AfterSaleAdmin(ReplicaReadsAdminMixin, admin.ModelAdmin):
     list_display = (
         "aftersale_no",
         "order",
@@ -401,7 +401,7 @@ class AfterSaleAdmin(admin.ModelAdmin):
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
         if obj is not None:
-            obj.may_see_personal_data = request.user.has_perm(PERSONAL_DATA_PERMISSION)
+            obj.may_see_personal_data = may_see_personal_data(request)
         return obj
 
     @admin.display(description=_("recipient"))
@@ -409,7 +409,7 @@ class AfterSaleAdmin(admin.ModelAdmin):
         order = obj.order
         if getattr(obj, "may_see_personal_data", False):
             return f"{order.recipient_name} {order.recipient_phone} {order.province}{order.city}{order.address}"
-        return f"{mask_text(order.recipient_name, 1)} {mask_phone(order.recipient_phone)} {order.province}{order.city}"
+        return f"{mask_name(order.recipient_name)} {mask_phone(order.recipient_phone)} {order.province}{order.city}"
 
     def _form_page(self, request, queryset, *, action, title, intro, form):
         context = {

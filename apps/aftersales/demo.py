@@ -20,7 +20,6 @@ from apps.aftersales.services.aftersales import (
     aftersale_ship_replacement,
 )
 from apps.aftersales.services.workorders import workorder_create
-from apps.channels.models import Shop
 from apps.core.numbers import next_number
 from apps.core.outbox import outbox_relay
 from apps.inventory.models import Sku, Stock, Warehouse
@@ -32,6 +31,7 @@ from apps.payments.demo import sandbox_record_payment
 from apps.payments.models import Payment
 from apps.payments.providers.base import TradeResult, TradeState
 from apps.payments.services import payment_apply_trade
+from apps.shops.models import Shop
 
 ACTOR = "demo:aftersales"
 

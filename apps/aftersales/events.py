@@ -5,18 +5,18 @@ from decimal import Decimal
 
 from django.utils.translation import gettext as _
 
-from apps.aftersales.models import AfterSaleSource
+from apps.aftersales.models import AfterSaleSource, AfterSaleStatus
 from apps.aftersales.selectors import aftersale_lines_from_skus
 from apps.aftersales.services.aftersales import (
     aftersale_create,
     aftersale_refund_settled,
     aftersale_replacement_shipped,
 )
-from apps.channels.models import Shop
 from apps.core.alerts import alert_raise
 from apps.core.exceptions import ApplicationError
 from apps.core.outbox import outbox_consumer
 from apps.orders.models import Fulfillment
+from apps.shops.models import Shop
 
 logger = logging.getLogger(__name__)
 
@@ -24,15 +24,11 @@ logger = logging.getLogger(__name__)
 @outbox_consumer("aftersales.refund_settled", topics=["refund.succeeded", "refund.failed"])
 def on_refund_settled(event) -> None:
     payload = event.payload
-    succeeded = event.topic == "refund.succeeded"
     aftersale = aftersale_refund_settled(
-        order_no=payload["order_no"],
-        reference=payload.get("reference", ""),
-        amount=Decimal(payload["amount"]),
-        succeeded=succeeded,
-        actor="system:payments",
+        order_no=payload["order_no"], reference=payload.get("reference", ""), actor="system:payments"
     )
-    if aftersale is not None and not succeeded:
+    # A split refund fails when its last part settles, whichever part failed.
+    if aftersale is not None and aftersale.status == AfterSaleStatus.REFUND_FAILED:
         alert_raise(
             kind="aftersale_refund_failed",
             dedup_key=f"aftersale-refund-failed:{aftersale.aftersale_no}",

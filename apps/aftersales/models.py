@@ -68,7 +68,7 @@ class AfterSale(FSMModelMixin, models.Model):
         "orders.Order", on_delete=models.PROTECT, related_name="aftersales", verbose_name=_("order")
     )
     shop = models.ForeignKey(
-        "channels.Shop", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("shop")
+        "shops.Shop", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("shop")
     )
     type = models.CharField(_("type"), max_length=16, choices=AfterSaleType.choices)
     status = FSMField(_("status"), max_length=16, choices=AfterSaleStatus.choices, default=A.REQUESTED, protected=True)
@@ -80,6 +80,11 @@ class AfterSale(FSMModelMixin, models.Model):
     requested_amount = models.DecimalField(_("requested amount"), max_digits=12, decimal_places=2, default=0)
     approved_amount = models.DecimalField(_("approved amount"), max_digits=12, decimal_places=2, default=0)
     refunded_amount = models.DecimalField(_("refunded amount"), max_digits=12, decimal_places=2, default=0)
+    # What earlier refund attempts gave back: a retry asks only for the rest, and settling the
+    # current attempt adds what its refunds returned to this.
+    refunded_before_attempt = models.DecimalField(
+        _("refunded before this attempt"), max_digits=12, decimal_places=2, default=0
+    )
     reason = models.CharField(_("reason"), max_length=255)
     notes = models.TextField(_("notes"), blank=True)
     reject_reason = models.CharField(_("reject reason"), max_length=255, blank=True)

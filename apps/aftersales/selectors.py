@@ -1,9 +1,7 @@
 """Reads for the API, the admin and the event consumers."""
 
-import django_filters
 from django.db.models import QuerySet, Sum
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from apps.aftersales.error_codes import AfterSaleErrorCode
 from apps.aftersales.models import AfterSale, AfterSaleLine, AfterSaleStatus
@@ -25,18 +23,17 @@ def aftersale_get(*, aftersale_no: str, shop_id: int | None = None) -> AfterSale
     return aftersale
 
 
-def aftersale_list(*, shop_id: int | None = None) -> QuerySet[AfterSale]:
+def aftersale_list(
+    *, shop_id: int | None = None, order_no: str = "", statuses: tuple[str, ...] = ()
+) -> QuerySet[AfterSale]:
     query = AfterSale.objects.select_related("order")
-    return query if shop_id is None else query.filter(shop_id=shop_id)
-
-
-class AfterSaleFilter(django_filters.FilterSet):
-    order_no = django_filters.CharFilter(field_name="order__order_no", label=gettext_lazy("Order number"))
-    status = django_filters.MultipleChoiceFilter(choices=AfterSaleStatus.choices, label=gettext_lazy("Status"))
-
-    class Meta:
-        model = AfterSale
-        fields = ["order_no", "status"]
+    if shop_id is not None:
+        query = query.filter(shop_id=shop_id)
+    if order_no:
+        query = query.filter(order__order_no=order_no)
+    if statuses:
+        query = query.filter(status__in=statuses)
+    return query
 
 
 def aftersale_lines_from_skus(

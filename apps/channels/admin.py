@@ -5,17 +5,20 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from apps.channels import services
-from apps.channels.models import Platform, PullRun, RawOrder, ShipmentWriteBack, Shop, SkuMapping, StockPush
+from apps.channels.models import PullRun, RawOrder, ShipmentWriteBack, SkuMapping, StockPush
 from apps.core.admin_actions import admin_actor
 from apps.core.exceptions import ApplicationError
-from apps.orders.selectors import mask_text
+from apps.core.personal_data import mask_text, may_see_personal_data
+from apps.core.replicas import ReplicaReadsAdminMixin
+from apps.inventory.models import Warehouse
+from apps.shops.models import Platform, Shop
 
-PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
 PERSONAL_KEY_PARTS = ("mobile", "tel", "phone", "receiver", "fullname", "address", "user_name", "detail")
 # Buyer ids (nick names, open ids), matched on the whole key: a part such as "pin" would also
 # match "shipping". Per platform, as the simulator sends them and the adapters read them.
@@ -74,6 +77,13 @@ class ShopForm(forms.ModelForm):
             "access_token). Stored encrypted and never shown. Leave empty to keep the current token."
         ),
     )
+    # The shop's warehouses are inventory's relation (``ShopWarehouse``), so not a shop field.
+    warehouses = forms.ModelMultipleChoiceField(
+        label=_("warehouses"),
+        queryset=Warehouse.objects.all(),
+        required=False,
+        widget=FilteredSelectMultiple(_("warehouses"), is_stacked=False),
+    )
     new_access_token_expires_at = forms.DateTimeField(
         label=_("new access token expires at"),
         required=False,
@@ -94,8 +104,18 @@ class ShopForm(forms.ModelForm):
             "pull_cursor",
             "stock_sync_ratio",
             "safety_stock",
-            "warehouses",
+            "rate_limit_create_per_minute",
+            "rate_limit_create_burst",
+            "rate_limit_read_per_minute",
+            "rate_limit_read_burst",
+            "rate_limit_push_per_minute",
+            "rate_limit_push_burst",
         ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["warehouses"].initial = self.instance.warehouses.all()
 
     def clean(self):
         cleaned = super().clean()
@@ -147,7 +167,6 @@ class ShopAdmin(admin.ModelAdmin):
         "pull_failures",
         "created_at",
     )
-    filter_horizontal = ("warehouses",)
     inlines = [PullRunInline]
     actions = ["pull_now", "full_stock_sync"]
 
@@ -172,6 +191,10 @@ class ShopAdmin(admin.ModelAdmin):
                 expires_at=form.cleaned_data.get("new_access_token_expires_at"),
                 actor=admin_actor(request),
             )
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        form.instance.warehouses.set(form.cleaned_data["warehouses"])
 
     @admin.action(description=_("Pull orders now"))
     def pull_now(self, request, queryset):
@@ -222,7 +245,7 @@ class SkuMappingAdmin(admin.ModelAdmin):
 
 
 @admin.register(RawOrder)
-class RawOrderAdmin(admin.ModelAdmin):
+class RawOrderAdmin(ReplicaReadsAdminMixin, admin.ModelAdmin):
     list_display = (
         "platform_order_id",
         "shop",
@@ -283,7 +306,7 @@ class RawOrderAdmin(admin.ModelAdmin):
         return format_html('<pre style="max-height:40em;overflow:auto;white-space:pre-wrap">{}</pre>', text)
 
     def get_fields(self, request, obj=None):
-        full = request.user.has_perm(PERSONAL_DATA_PERMISSION)
+        full = may_see_personal_data(request)
         return (*self.fields, "payload_full" if full else "payload_masked")
 
     def get_readonly_fields(self, request, obj=None):

@@ -10,14 +10,6 @@ class ChannelsConfig(AppConfig):
     verbose_name = _("Sales channels")
 
     def ready(self) -> None:
-        from django.db.models.signals import m2m_changed, post_delete, post_save
-
-        from apps.channels.authentication import shops_changed
-        from apps.channels.models import Shop
-
-        post_save.connect(shops_changed, sender=Shop, dispatch_uid="shops-changed-save")
-        post_delete.connect(shops_changed, sender=Shop, dispatch_uid="shops-changed-delete")
-        m2m_changed.connect(shops_changed, sender=Shop.warehouses.through, dispatch_uid="shops-changed-warehouses")
         # Outbox consumers register themselves when events.py is imported.
         try:
             importlib.import_module(f"{self.name}.events")

@@ -14,8 +14,9 @@ from typing import TextIO
 from django.conf import settings
 from django.utils import timezone
 
-from apps.channels.models import Platform, Shop, SkuMapping
+from apps.channels.models import SkuMapping
 from apps.inventory.models import Sku, Warehouse
+from apps.shops.models import Platform, Shop
 
 # code, name, platform, app key, secret, pull interval (minutes; short so the demo moves)
 SHOPS = [

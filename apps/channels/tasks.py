@@ -8,7 +8,7 @@ from apps.channels.adapters import TransientAdapterError
 PULL_RETRY_COUNTDOWNS = (10, 30, 60)
 
 
-@shared_task(name="channels.pull_due_shops", queue="default", acks_late=True)
+@shared_task(name="channels.pull_due_shops", acks_late=True)
 def pull_due_shops_task() -> int:
     shop_ids = services.shops_due_for_pull()
     for shop_id in shop_ids:
@@ -16,7 +16,7 @@ def pull_due_shops_task() -> int:
     return len(shop_ids)
 
 
-@shared_task(bind=True, name="channels.pull_shop", queue="default", acks_late=True, max_retries=3)
+@shared_task(bind=True, name="channels.pull_shop", acks_late=True, max_retries=3)
 def shop_pull_task(self, *, shop_id: int) -> int | None:
     """Pull one shop; transient platform failures retry after 10 s, 30 s, 60 s."""
     try:
@@ -27,7 +27,7 @@ def shop_pull_task(self, *, shop_id: int) -> int | None:
     return run.orders_pulled if run else None
 
 
-@shared_task(name="channels.convert_raw_orders", queue="default", acks_late=True)
+@shared_task(name="channels.convert_raw_orders", acks_late=True)
 def raw_orders_convert_task() -> int:
     """Convert one batch; if the batch was full, queue the next one."""
     report = services.raw_orders_convert_batch(actor="system:convert")
@@ -36,7 +36,7 @@ def raw_orders_convert_task() -> int:
     return report.processed
 
 
-@shared_task(name="channels.convert_compensation", queue="default", acks_late=True)
+@shared_task(name="channels.convert_compensation", acks_late=True)
 def raw_orders_compensation_task() -> int:
     """Hourly: failed raw orders due for another attempt go back to pending, and every
     pending one is converted (a lost nudge or a crashed worker leaves nothing behind)."""
@@ -49,12 +49,12 @@ def raw_orders_compensation_task() -> int:
             return total
 
 
-@shared_task(name="channels.stock_sync_shop", queue="default", acks_late=True)
+@shared_task(name="channels.stock_sync_shop", acks_late=True)
 def stock_sync_shop_task(*, shop_id: int, full: bool = False) -> int:
     return len(services.stock_sync_shop(shop_id=shop_id, full=full, actor="system:stock-sync"))
 
 
-@shared_task(name="channels.stock_full_sync", queue="default", acks_late=True)
+@shared_task(name="channels.stock_full_sync", acks_late=True)
 def stock_full_sync_task() -> int:
     shop_ids = services.shops_for_full_sync()
     for shop_id in shop_ids:
@@ -62,19 +62,19 @@ def stock_full_sync_task() -> int:
     return len(shop_ids)
 
 
-@shared_task(name="channels.access_tokens_check_expiry", queue="default", acks_late=True)
+@shared_task(name="channels.access_tokens_check_expiry", acks_late=True)
 def access_tokens_check_expiry_task() -> int:
     """Daily: alert for shops whose platform access token expires within three days."""
     return len(services.access_tokens_check_expiry(actor="system:token-check"))
 
 
-@shared_task(name="channels.writeback_ship", queue="default", acks_late=True)
+@shared_task(name="channels.writeback_ship", acks_late=True)
 def writeback_ship_task(*, write_back_id: int) -> str | None:
     write_back = services.writeback_attempt(write_back_id=write_back_id, actor="system:writeback")
     return write_back.status if write_back else None
 
 
-@shared_task(name="channels.writeback_due", queue="default", acks_late=True)
+@shared_task(name="channels.writeback_due", acks_late=True)
 def writebacks_due_task() -> int:
     ids = services.writebacks_due()
     for write_back_id in ids:
@@ -86,3 +86,9 @@ def _batch_size() -> int:
     from django.conf import settings
 
     return settings.CHANNEL_CONVERT_BATCH
+
+
+@shared_task(name="channels.records_purge", queue="default", acks_late=True, ignore_result=True)
+def channel_records_purge_task() -> dict[str, int]:
+    """Daily: converted raw orders, pull runs and stock pushes past their retention."""
+    return services.channel_records_purge()

@@ -5,9 +5,7 @@ from django.utils.translation import ngettext
 from apps.core.alerts import alert_resolve
 from apps.core.models import Alert, IdempotencyKey, OutboxDelivery, OutboxEvent
 from apps.core.outbox import outbox_retry
-
-# Declared on the order model: whoever holds it may see phones, names and addresses.
-PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
+from apps.core.personal_data import may_see_personal_data
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -93,7 +91,7 @@ class IdempotencyKeyAdmin(ReadOnlyAdmin):
     readonly_fields = ("response_body_hidden",)
 
     def get_fields(self, request, obj=None):
-        body = "response_body" if request.user.has_perm(PERSONAL_DATA_PERMISSION) else "response_body_hidden"
+        body = "response_body" if may_see_personal_data(request) else "response_body_hidden"
         return ("scope", "key", "fingerprint", "response_status", body, "created_at", "expires_at")
 
     @admin.display(description=_("response body"))

@@ -8,5 +8,13 @@ class CoreConfig(AppConfig):
     verbose_name = _("Core")
 
     def ready(self) -> None:
-        # Registers the OpenAPI descriptions of our signature authenticators.
-        from apps.core.api import schema  # noqa: F401
+        # Read replicas: a request or task starts unpinned; a write on the primary pins it.
+        from celery.signals import task_prerun
+        from django.core.signals import request_started
+        from django.db.backends.signals import connection_created
+
+        from apps.core import replicas
+
+        connection_created.connect(replicas.install_write_detector, dispatch_uid="oms.replicas.detector")
+        request_started.connect(replicas.reset_scope, dispatch_uid="oms.replicas.request")
+        task_prerun.connect(replicas.reset_scope, dispatch_uid="oms.replicas.task", weak=False)

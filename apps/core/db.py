@@ -15,12 +15,19 @@ logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# MySQL/MariaDB: 1213 deadlock victim (the transaction was rolled back), 1205 lock wait timeout.
-RETRYABLE_DB_ERRORS = frozenset({1213, 1205})
-
 
 def is_retryable(exc: OperationalError) -> bool:
-    return bool(exc.args) and exc.args[0] in RETRYABLE_DB_ERRORS
+    """MySQL/MariaDB 1213 (deadlock victim: the transaction was rolled back) and 1205 (lock wait
+    timeout), and TiDB's write conflicts: ``DB_RETRY_ERROR_CODES``."""
+    return bool(exc.args) and exc.args[0] in settings.DB_RETRY_ERROR_CODES
+
+
+def skip_locked() -> bool:
+    """Whether work queues may use ``SELECT ... FOR UPDATE SKIP LOCKED`` (``DB_SKIP_LOCKED``,
+    and the backend has it: TiDB does not). Without it they lock with a plain ``FOR UPDATE``:
+    a second worker waits for the first one's batch and then sees it done, instead of taking
+    the next rows at once."""
+    return settings.DB_SKIP_LOCKED and connection.features.has_select_for_update_skip_locked
 
 
 def retry_on_deadlock(func: Callable[P, R]) -> Callable[P, R]:

@@ -84,7 +84,23 @@ def demo_processes(*, port: int) -> list[tuple[str, list[str]]]:
     manage = str(Path(settings.BASE_DIR) / "manage.py")
     commands = [
         ("web", [python, manage, "runserver", f"127.0.0.1:{port}", "--noreload"]),
-        ("worker", [python, "-m", "celery", "-A", "oms", "worker", "-l", "info", "-c", "2"]),
+        (
+            "worker",
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "oms",
+                "worker",
+                "-l",
+                "info",
+                "-c",
+                "2",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+        ),
         ("beat", [python, "-m", "celery", "-A", "oms", "beat", "-l", "info"]),
     ]
     for module in demo_modules():

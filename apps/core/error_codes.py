@@ -11,4 +11,5 @@ class CoreErrorCode(StrEnum):
     AUTHENTICATION_FAILED = "authentication_failed"
     PERMISSION_DENIED = "permission_denied"
     RATE_LIMITED = "rate_limited"
+    DEPENDENCY_UNAVAILABLE = "dependency_unavailable"
     SERVER_ERROR = "server_error"

@@ -27,9 +27,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.core.alerts import alert_raise
+from apps.core.db import skip_locked
 from apps.core.models import Alert, OutboxDelivery, OutboxEvent
 
 logger = logging.getLogger(__name__)
+
+
+class DeliveryFailed(Exception):
+    """Raised by a consumer for an error retrying cannot fix (a provider misconfigured): the
+    delivery fails at once, with the consumer's alert, instead of using up its attempts."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,7 @@ def outbox_fan_out(*, limit: int) -> int:
     events another relay is fanning out are skipped). Returns how many events were fanned out."""
     with transaction.atomic():
         events = list(
-            OutboxEvent.objects.select_for_update(skip_locked=True)
+            OutboxEvent.objects.select_for_update(skip_locked=skip_locked())
             .filter(fanned_out=False)
             .order_by("id")
             .only("id", "topic")[:limit]
@@ -136,6 +142,8 @@ def outbox_relay_kick() -> None:
     events committed meanwhile (a relay already running may have missed them)."""
     from apps.core.tasks import outbox_relay_task
 
+    # This runs after the commit: a cache or broker outage here must never turn the committed
+    # request into an error (the beat job delivers instead).
     try:
         if cache.add("outbox:relay-kick", 1, timeout=1):
             outbox_relay_task.delay()
@@ -156,7 +164,7 @@ def outbox_deliver(delivery_id: int) -> bool:
     """
     with transaction.atomic():
         delivery = (
-            OutboxDelivery.objects.select_for_update(skip_locked=True)
+            OutboxDelivery.objects.select_for_update(skip_locked=skip_locked())
             .select_related("event")
             .filter(pk=delivery_id, status=OutboxDelivery.Status.PENDING, next_attempt_at__lte=timezone.now())
             .first()
@@ -164,7 +172,7 @@ def outbox_deliver(delivery_id: int) -> bool:
         if delivery is None:
             return False
         consumer = _consumers.get(delivery.consumer)
-        error = ""
+        error, final = "", False
         if consumer is None:
             error = f"no consumer registered as {delivery.consumer!r}"
         else:
@@ -174,16 +182,21 @@ def outbox_deliver(delivery_id: int) -> bool:
                         consumer.handler([delivery.event])
                     else:
                         consumer.handler(delivery.event)
+            except DeliveryFailed as exc:
+                logger.error(
+                    "outbox consumer %s cannot deliver event %s: %s", delivery.consumer, delivery.event_id, exc
+                )
+                error, final = f"{type(exc).__name__}: {exc}", True
             except Exception as exc:
                 logger.warning(
                     "outbox consumer %s failed on event %s", delivery.consumer, delivery.event_id, exc_info=True
                 )
                 error = f"{type(exc).__name__}: {exc}"
-        _record_outcome([delivery], error)
+        _record_outcome([delivery], error, final=final)
         return not error
 
 
-def _record_outcome(deliveries: list[OutboxDelivery], error: str) -> None:
+def _record_outcome(deliveries: list[OutboxDelivery], error: str, *, final: bool = False) -> None:
     now = timezone.now()
     for delivery in deliveries:
         delivery.attempts += 1
@@ -194,7 +207,8 @@ def _record_outcome(deliveries: list[OutboxDelivery], error: str) -> None:
         else:
             delivery.last_error = error[:4000]
             consumer = _consumers.get(delivery.consumer)
-            if delivery.attempts >= settings.OUTBOX_MAX_ATTEMPTS and not (consumer and consumer.retry_forever):
+            out_of_attempts = delivery.attempts >= settings.OUTBOX_MAX_ATTEMPTS
+            if final or (out_of_attempts and not (consumer and consumer.retry_forever)):
                 delivery.status = OutboxDelivery.Status.FAILED
             else:
                 delivery.next_attempt_at = now + _backoff(delivery.attempts)
@@ -245,7 +259,7 @@ def outbox_deliver_batch(consumer: Consumer, *, limit: int) -> int:
     """Deliver up to ``limit`` due events to a batch consumer in one call."""
     with transaction.atomic():
         deliveries = list(
-            OutboxDelivery.objects.select_for_update(skip_locked=True)
+            OutboxDelivery.objects.select_for_update(skip_locked=skip_locked())
             .select_related("event")
             .filter(
                 consumer=consumer.name,
@@ -257,12 +271,18 @@ def outbox_deliver_batch(consumer: Consumer, *, limit: int) -> int:
         if not deliveries:
             return 0
         failed: dict[int, str] = {}
+        error, final = "", False
         try:
             with transaction.atomic():
                 failed = consumer.handler([d.event for d in deliveries]) or {}
+        except DeliveryFailed as exc:
+            logger.error("outbox batch consumer %s cannot deliver: %s", consumer.name, exc)
+            error, final = f"{type(exc).__name__}: {exc}", True
         except Exception as exc:
             logger.warning("outbox batch consumer %s failed", consumer.name, exc_info=True)
-            _record_outcome(deliveries, f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+        if error:
+            _record_outcome(deliveries, error, final=final)
             return 0
         done = [d for d in deliveries if d.event_id not in failed]
         _record_outcome(done, "")

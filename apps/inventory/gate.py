@@ -19,6 +19,7 @@ and an unreachable Redis lets requests through to the database guard (logged).
 """
 
 import logging
+import time
 
 from django.conf import settings
 from redis.exceptions import RedisError
@@ -72,7 +73,7 @@ return 1
 
 def gate_enabled() -> bool:
     backend = settings.CACHES["default"]["BACKEND"]
-    return bool(settings.INVENTORY_HOT_SKU_GATE and settings.REDIS_URL and backend.startswith("django_redis."))
+    return bool(settings.INVENTORY_HOT_SKU_GATE and backend.startswith("django_redis."))
 
 
 def _redis():
@@ -81,14 +82,57 @@ def _redis():
     return get_redis_connection("default")
 
 
+# Every gate key carries one hash tag, so on a Redis Cluster they share a slot and the Lua
+# scripts (which touch several SKUs and the admitted mark at once) run on one node.
+HASH_TAG = "{inventory-gate}"
+
+
+# Per process: the SKU ids the gate counts (read from Redis at most every HOT_IDS_SECONDS), so
+# an order of cold SKUs costs no Redis round trip. A SKU made hot elsewhere is gated here
+# within that time; until then the database guard alone decides, which never oversells.
+HOT_IDS_SECONDS = 2.0
+_hot: tuple[float, dict[str, int]] = (0.0, {})
+
+
+def _hot_codes() -> dict[str, int]:
+    """Code -> id of the SKUs the gate counts (empty when the gate is off or Redis is down)."""
+    global _hot
+    if not gate_enabled():
+        return {}
+    now = time.monotonic()
+    if now < _hot[0]:
+        return _hot[1]
+    try:
+        codes = {_text(code): int(pk) for code, pk in _redis().hgetall(_codes_key()).items()}
+    except RedisError:
+        logger.warning("hot-SKU gate unavailable; reserving without it", exc_info=True)
+        codes = {}
+    _hot = (now + HOT_IDS_SECONDS, codes)
+    return codes
+
+
+def gate_hot_sku_ids() -> frozenset[int]:
+    """The ids of the SKUs the gate counts (empty when the gate is off or Redis is down)."""
+    return frozenset(_hot_codes().values())
+
+
+def _forget_hot_ids() -> None:
+    global _hot
+    _hot = (0.0, {})
+
+
+def _codes_key() -> str:
+    return gate_key("codes")
+
+
 def gate_key(sku_id: int | str) -> str:
     prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
-    return f"{prefix}:inventory:gate:sku:{sku_id}"
+    return f"{prefix}:{HASH_TAG}:sku:{sku_id}"
 
 
 def _admitted_key(reference: str) -> str:
     prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
-    return f"{prefix}:inventory:gate:admitted:{reference}"
+    return f"{prefix}:{HASH_TAG}:admitted:{reference}"
 
 
 def gate_admit(needs: dict[int, int], *, reference: str) -> dict[int, int]:
@@ -139,7 +183,9 @@ def gate_check(needs: dict[int, int]) -> None:
     (cold SKUs) pass; the gate turned off or Redis unreachable lets everything through.
     Raises ``InsufficientStock`` naming every short hot SKU, codes taken from the counters.
     """
-    if not needs or not gate_enabled():
+    hot = gate_hot_sku_ids()
+    needs = {sku_id: n for sku_id, n in needs.items() if sku_id in hot}
+    if not needs:
         return
     sku_ids = list(needs)
     try:
@@ -163,6 +209,17 @@ def gate_check(needs: dict[int, int]) -> None:
             )
     if shortages:
         raise InsufficientStock(shortages)
+
+
+def gate_check_codes(needs: dict[str, int]) -> None:
+    """``gate_check`` for quantities per SKU *code* (a request body, before any SQL); codes
+    the gate does not count pass without a Redis round trip."""
+    codes = _hot_codes()
+    by_id: dict[int, int] = {}
+    for code, quantity in needs.items():
+        if code in codes:
+            by_id[codes[code]] = by_id.get(codes[code], 0) + quantity
+    gate_check(by_id)
 
 
 def _text(value) -> str:
@@ -222,15 +279,24 @@ def gate_sync(*, sku_ids: list[int] | None = None) -> int:
         stale = {pk for pk, _code, is_hot, is_active in rows if not (is_hot and is_active)}
     ttl = settings.INVENTORY_GATE_TTL_SECONDS
     pipe = connection.pipeline(transaction=True)
+    codes = _codes_key()
     for pk in stale:
         pipe.delete(gate_key(pk))
         pipe.srem(members, pk)
+    if stale:
+        stale_codes = [code for code, pk in (connection.hgetall(codes) or {}).items() if int(pk) in stale]
+        if stale_codes:
+            pipe.hdel(codes, *stale_codes)
     for pk, code in hot.items():
         key = gate_key(pk)
         pipe.hset(key, mapping={"available": sellable.get(pk, 0), "code": code})
         pipe.expire(key, ttl)
         pipe.sadd(members, pk)
+        pipe.hset(codes, code, pk)
+    if hot:
+        pipe.expire(codes, ttl)
     pipe.execute()
+    _forget_hot_ids()
     return len(hot)
 
 

@@ -21,6 +21,13 @@ class Warehouse(models.Model):
     priority = models.PositiveSmallIntegerField(_("priority"), default=100, help_text=_("Lower ships first."))
     is_active = models.BooleanField(_("active"), default=True)
     accepts_online_orders = models.BooleanField(_("accepts online orders"), default=True)
+    shops = models.ManyToManyField(
+        "shops.Shop",
+        through="ShopWarehouse",
+        blank=True,
+        related_name="warehouses",
+        verbose_name=_("shops"),
+    )
 
     class Meta:
         verbose_name = _("warehouse")
@@ -34,6 +41,24 @@ class Warehouse(models.Model):
         if not self.region:
             self.region = region_for(self.province)
         super().save(*args, **kwargs)
+
+
+class ShopWarehouse(models.Model):
+    """A warehouse a shop ships from (``shop.warehouses``); a shop with none uses any.
+
+    Inventory owns the relation because it sits above shops: a shop knows nothing of
+    warehouses. The table is the one the shop's warehouse list always had.
+    """
+
+    shop = models.ForeignKey("shops.Shop", on_delete=models.CASCADE, related_name="+")
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        db_table = "channels_shop_warehouses"
+        unique_together = [("shop", "warehouse")]
+
+    def __str__(self) -> str:
+        return f"{self.shop_id}:{self.warehouse_id}"
 
 
 class Sku(models.Model):

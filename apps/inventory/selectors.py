@@ -1,7 +1,10 @@
 """Reads of inventory that are more than one ``.get()``."""
 
+import time
+from collections import defaultdict
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Greatest
 from django.utils.translation import gettext as _
@@ -9,7 +12,7 @@ from django.utils.translation import gettext as _
 from apps.core.exceptions import NotFound
 from apps.inventory.domain import Allocation
 from apps.inventory.error_codes import InventoryErrorCode
-from apps.inventory.models import Reservation, Sku, Stock, StockMovement, Transfer
+from apps.inventory.models import Reservation, ShopWarehouse, Sku, Stock, StockMovement, Transfer
 
 
 def reservations_for(reference: str) -> list[Allocation]:
@@ -172,3 +175,42 @@ def sku_sellable_stock_rows(*, sku: Sku, warehouse_ids: list[int] | None = None)
     if warehouse_ids is not None:
         qs = qs.filter(warehouse_id__in=warehouse_ids)
     return list(qs.order_by("warehouse__priority", "warehouse__code"))
+
+
+# Per process: shop id -> (read at, its warehouse ids). Changes made in this process drop the
+# entry at once (``shop_warehouses_forget``, connected in ``InventoryConfig.ready``); other
+# processes see them within ``SHOP_WAREHOUSES_CACHE_SECONDS``.
+_shop_warehouses: dict[int, tuple[float, list[int]]] = {}
+
+
+def shops_warehouse_ids(shop_ids: set[int]) -> dict[int, list[int]]:
+    """Per shop, the warehouses it ships from (a shop listing none: any warehouse); at most
+    one query, none when every shop is cached."""
+    if not shop_ids:
+        return {}
+    now = time.monotonic()
+    ttl = settings.SHOP_WAREHOUSES_CACHE_SECONDS
+    found: dict[int, list[int]] = {}
+    missing = set()
+    for shop_id in shop_ids:
+        cached = _shop_warehouses.get(shop_id)
+        if cached is not None and now - cached[0] < ttl:
+            found[shop_id] = cached[1]
+        else:
+            missing.add(shop_id)
+    if missing:
+        read: dict[int, list[int]] = defaultdict(list)
+        for shop_id, warehouse_id in ShopWarehouse.objects.filter(shop_id__in=missing).values_list(
+            "shop_id", "warehouse_id"
+        ):
+            read[shop_id].append(warehouse_id)
+        for shop_id in missing:
+            found[shop_id] = sorted(read.get(shop_id, []))
+            if ttl > 0:
+                _shop_warehouses[shop_id] = (now, found[shop_id])
+    return found
+
+
+def shop_warehouses_forget(**kwargs) -> None:
+    """Signal receiver: a shop or its warehouse list changed; drop what this process cached."""
+    _shop_warehouses.clear()

@@ -10,8 +10,12 @@ class OrdersConfig(AppConfig):
     verbose_name = _("Orders")
 
     def ready(self) -> None:
-        # Outbox consumers register themselves when their modules are imported.
-        for module in (f"{self.name}.events", f"{self.name}.search.events"):
+        # Registers the OpenAPI description of the WMS signature authenticator.
+        from apps.orders.api import schema  # noqa: F401
+
+        # Outbox consumers and the search readiness probe register themselves when their
+        # modules are imported.
+        for module in (f"{self.name}.events", f"{self.name}.search.events", f"{self.name}.search.health"):
             try:
                 importlib.import_module(module)
             except ModuleNotFoundError as exc:

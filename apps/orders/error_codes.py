@@ -11,3 +11,8 @@ class OrderErrorCode(StrEnum):
     FULFILLMENT_SHIPPED = "fulfillment_shipped"
     FULFILLMENT_MERGED = "fulfillment_merged"
     SENT_TO_WMS = "sent_to_wms"
+    PRICE_MISMATCH = "price_mismatch"
+    DISCOUNT_NOT_ALLOWED = "discount_not_allowed"
+    TOO_MANY_UNPAID_ORDERS = "too_many_unpaid_orders"
+    UNKNOWN_FIELD = "unknown_field"
+    VERSION_CONFLICT = "version_conflict"

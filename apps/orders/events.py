@@ -16,7 +16,7 @@ def on_payment_succeeded(event: OutboxEvent) -> None:
     payload = event.payload
     order_payment_received(
         order_no=payload["order_no"],
-        reference=str(payload.get("out_trade_no") or payload["payment_id"]),
+        out_trade_no=payload["out_trade_no"],
         amount=payload["amount"],
         paid_at=parse_datetime(payload["paid_at"]),
         method=payload.get("provider", ""),

@@ -7,4 +7,5 @@ BEAT_SCHEDULE = {
     "orders.retry_out_of_stock": {"task": "orders.retry_out_of_stock", "schedule": 180.0},
     "orders.complete_delivered": {"task": "orders.complete_delivered", "schedule": 3600.0},
     "orders.reports_build": {"task": "orders.reports_build", "schedule": crontab(minute=7)},
+    "orders.archive": {"task": "orders.archive", "schedule": crontab(hour=2, minute=30)},
 }

@@ -2,19 +2,16 @@
 the masking of personal data for callers who may not see it."""
 
 from collections.abc import Callable
+from datetime import datetime
 
-import django_filters
-from django import forms
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
-from apps.core.api.dates import is_storable
 from apps.core.exceptions import NotFound
 from apps.orders.error_codes import OrderErrorCode
-from apps.orders.models import Fulfillment, Order, OrderStatus, OrderStatusLog
+from apps.orders.models import Fulfillment, Order, OrderStatusLog
 from apps.orders.services.common import order_cache_generation_key, order_cache_key
 
 
@@ -82,50 +79,24 @@ def order_history(*, order: Order) -> QuerySet[OrderStatusLog]:
     return OrderStatusLog.objects.filter(order=order).order_by("id")
 
 
-def order_list(*, shop=None) -> QuerySet[Order]:
+def order_list(
+    *,
+    shop=None,
+    buyer_id: str = "",
+    statuses: tuple[str, ...] = (),
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> QuerySet[Order]:
+    """Orders matching every filter given (``statuses``: any of them; ``created_before`` exclusive)."""
     queryset = Order.objects.select_related("shop")
     if shop is not None:
         queryset = queryset.filter(shop=shop)
+    if buyer_id:
+        queryset = queryset.filter(buyer_id=buyer_id)
+    if statuses:
+        queryset = queryset.filter(status__in=statuses)
+    if created_after is not None:
+        queryset = queryset.filter(created_at__gte=created_after)
+    if created_before is not None:
+        queryset = queryset.filter(created_at__lt=created_before)
     return queryset
-
-
-class StorableIsoDateTimeField(django_filters.fields.IsoDateTimeField):
-    """An ISO 8601 date-time that converts to UTC (not one near year 1 or 9999 that cannot)."""
-
-    def to_python(self, value):
-        moment = super().to_python(value)
-        if moment is not None and not is_storable(moment):
-            raise forms.ValidationError(_("Enter a date-time between the years 1 and 9999."), code="invalid")
-        return moment
-
-
-class StorableIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
-    field_class = StorableIsoDateTimeField
-
-
-class OrderFilter(django_filters.FilterSet):
-    buyer = django_filters.CharFilter(field_name="buyer_id", label=gettext_lazy("Buyer id"))
-    status = django_filters.MultipleChoiceFilter(choices=OrderStatus.choices, label=gettext_lazy("Status"))
-    created_after = StorableIsoDateTimeFilter(
-        field_name="created_at", lookup_expr="gte", label=gettext_lazy("Created at or after")
-    )
-    created_before = StorableIsoDateTimeFilter(
-        field_name="created_at", lookup_expr="lt", label=gettext_lazy("Created before")
-    )
-
-    class Meta:
-        model = Order
-        fields = ["buyer", "status", "created_after", "created_before"]
-
-
-def mask_phone(phone: str) -> str:
-    """138****5678: enough for staff to recognise a buyer, not to call them."""
-    if len(phone) <= 7:
-        return "*" * len(phone)
-    return f"{phone[:3]}****{phone[-4:]}"
-
-
-def mask_text(text: str, keep: int = 2) -> str:
-    if not text:
-        return text
-    return f"{text[:keep]}****"

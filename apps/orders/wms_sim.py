@@ -36,6 +36,7 @@ from apps.core.signatures import (
     HEADER_NONCE,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
+    request_target,
     sign,
     signed_headers,
 )
@@ -115,7 +116,7 @@ class WmsSimulator:
     def _signature_ok(self, environ, method: str, path: str, body: bytes) -> bool:
         header = lambda name: environ.get("HTTP_" + name.upper().replace("-", "_"), "")  # noqa: E731
         query = environ.get("QUERY_STRING", "")
-        full_path = f"{path}?{query}" if query else path
+        full_path = request_target(path, query)
         try:
             fresh = abs(time.time() - int(header(HEADER_TIMESTAMP))) <= MAX_SKEW_SECONDS
         except ValueError:

@@ -19,6 +19,8 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.core.admin_actions import admin_actor
 from apps.core.exceptions import ApplicationError
+from apps.core.personal_data import mask_text, may_see_personal_data
+from apps.core.replicas import ReplicaReadsAdminMixin
 from apps.payments import services
 from apps.payments.models import (
     Payment,
@@ -29,22 +31,17 @@ from apps.payments.models import (
     Statement,
 )
 from apps.payments.providers.base import ProviderRefused, ProviderUnavailable
+from apps.payments.providers.config import ProviderMisconfigured
 
 REFUND_PERMISSION = "payments.issue_refund"
-# Declared on the order model: whoever holds it may see who bought and paid.
-PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
 # The payer, as each provider names it: Alipay's form fields, WeChat's (decrypted) payer.
 PAYER_KEYS = frozenset({"buyer_id", "buyer_logon_id", "buyer_open_id", "buyer_user_id", "openid", "sub_openid"})
-
-
-def _masked(value) -> str:
-    return f"{str(value)[:2]}****"
 
 
 def _masked_json(value):
     if isinstance(value, dict):
         return {
-            key: _masked(item)
+            key: mask_text(str(item))
             if key.lower() in PAYER_KEYS and not isinstance(item, dict | list)
             else _masked_json(item)
             for key, item in value.items()
@@ -63,7 +60,7 @@ def masked_notification_body(body: str) -> str:
         pairs = parse_qsl(body, keep_blank_values=True)
         if not any(key.lower() in PAYER_KEYS for key, _value in pairs):
             return body
-        return urlencode([(key, _masked(v) if key.lower() in PAYER_KEYS else v) for key, v in pairs], safe="*@")
+        return urlencode([(key, mask_text(v) if key.lower() in PAYER_KEYS else v) for key, v in pairs], safe="*@")
 
 
 class _ReadOnlyInline(admin.TabularInline):
@@ -105,7 +102,7 @@ class StatementImportForm(forms.Form):
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(ReplicaReadsAdminMixin, admin.ModelAdmin):
     list_display = (
         "out_trade_no",
         "order_no",
@@ -145,7 +142,7 @@ class PaymentAdmin(admin.ModelAdmin):
             try:
                 services.payment_query(payment_id=payment.pk, actor=admin_actor(request))
                 done += 1
-            except (ApplicationError, ProviderUnavailable, ProviderRefused) as exc:
+            except (ApplicationError, ProviderUnavailable, ProviderRefused, ProviderMisconfigured) as exc:
                 self.message_user(request, f"{payment.out_trade_no}: {exc}", messages.ERROR)
         self.message_user(request, gettext("%(count)d payments queried.") % {"count": done}, messages.SUCCESS)
 
@@ -179,7 +176,7 @@ class PaymentAdmin(admin.ModelAdmin):
             if form.is_valid():
                 try:
                     refund = services.refund_request(
-                        order_no=payment.order_no,
+                        out_trade_no=payment.out_trade_no,
                         amount=form.cleaned_data["amount"],
                         reason=form.cleaned_data["reason"],
                         reference=form.cleaned_data["reference"],
@@ -219,7 +216,7 @@ class PaymentNotificationAdmin(admin.ModelAdmin):
     readonly_fields = [*(f.name for f in PaymentNotification._meta.fields), "body_masked"]
 
     def get_fields(self, request, obj=None):
-        body = "body" if request.user.has_perm(PERSONAL_DATA_PERMISSION) else "body_masked"
+        body = "body" if may_see_personal_data(request) else "body_masked"
         return [body if field.name == "body" else field.name for field in PaymentNotification._meta.fields]
 
     @admin.display(description=_("body"))
@@ -268,7 +265,11 @@ class RefundAdmin(admin.ModelAdmin):
     @admin.action(description=_("Send to the provider now / ask for the result"), permissions=["issue_refund"])
     def submit_now(self, request, queryset):
         for refund_id in queryset.filter(status__in=["requested", "processing"]).values_list("pk", flat=True):
-            refund = services.refund_submit(refund_id=refund_id, actor=admin_actor(request))
+            try:
+                refund = services.refund_submit(refund_id=refund_id, actor=admin_actor(request))
+            except ProviderMisconfigured as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return
             level = messages.ERROR if refund.status == "failed" else messages.INFO
             self.message_user(request, f"{refund.reference}: {refund.get_status_display()}", level)
 

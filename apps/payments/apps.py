@@ -11,9 +11,13 @@ class PaymentsConfig(AppConfig):
     verbose_name = _("Payments")
 
     def ready(self) -> None:
-        from apps.payments.checks import alipay_seller_id_check
+        from apps.core.health import probe_register
+        from apps.payments.checks import alipay_seller_id_check, payment_providers_check
+        from apps.payments.health import check_payment_providers
 
         checks.register(alipay_seller_id_check)
+        checks.register(payment_providers_check, checks.Tags.security, deploy=True)
+        probe_register("payment_providers", check_payment_providers, required=False)
         # Outbox consumers register themselves when events.py is imported.
         try:
             importlib.import_module(f"{self.name}.events")

@@ -6,10 +6,14 @@
   recorded instead.
 - ``refund.requested`` (ours): the first attempt at the provider's refund call. Failures are
   kept on the refund row and retried by the ``payments.refunds_process`` beat job.
+
+A misconfigured provider fails the delivery at once (``DeliveryFailed``: one alert per
+consumer) rather than retrying what only a settings change can fix.
 """
 
-from apps.core.outbox import outbox_consumer
+from apps.core.outbox import DeliveryFailed, outbox_consumer
 from apps.payments import services
+from apps.payments.providers.config import ProviderMisconfigured
 
 
 @outbox_consumer("payments.close_for_order", topics=["order.payment_timeout", "order.cancelled"])
@@ -19,9 +23,17 @@ def close_payments_of_order(event) -> None:
 
 @outbox_consumer("payments.provider_close", topics=["payment.closed"])
 def close_at_provider(event) -> None:
-    services.payment_provider_close(payment_id=event.payload["payment_id"], actor="system:outbox")
+    try:
+        services.payment_provider_close(payment_id=event.payload["payment_id"], actor="system:outbox")
+    except ProviderMisconfigured as exc:
+        # The trade still expires at the provider (time_expire); retrying cannot fix settings.
+        raise DeliveryFailed(str(exc)) from exc
 
 
 @outbox_consumer("payments.refund_submit", topics=["refund.requested"])
 def submit_refund(event) -> None:
-    services.refund_submit(refund_id=event.payload["refund_id"], actor="system:outbox")
+    try:
+        services.refund_submit(refund_id=event.payload["refund_id"], actor="system:outbox")
+    except ProviderMisconfigured as exc:
+        # The refund stays requested: the refunds_process beat job sends it once the provider is fixed.
+        raise DeliveryFailed(str(exc)) from exc

@@ -116,15 +116,17 @@ REFUND_COUNTING_STATUSES = (RS.REQUESTED, RS.PROCESSING, RS.SUCCEEDED)
 
 
 class Refund(FSMModelMixin, models.Model):
-    """Money going back for one payment. ``reference`` is the caller's idempotency key (an
-    after-sale number, ``cancel:<order_no>``...). ``out_refund_no`` is the number the provider
+    """Money going back through one payment's trade. ``reference`` is the caller's idempotency
+    key (an after-sale number, ``cancel:<order_no>``...); an order's refund split over several
+    payments is one row per payment under the same reference. ``out_refund_no`` is the number the provider
     knows the refund by (WeChat out_refund_no, Alipay out_request_no: digits only, as WeChat
     restricts the characters); it never changes, so re-sending a refund to the provider is safe.
     """
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("payment"))
     order_no = models.CharField(_("order number"), max_length=32, db_index=True)
-    reference = models.CharField(_("reference"), max_length=64, unique=True)
+    # Shared by the rows of one request split over several payments; unique per payment.
+    reference = models.CharField(_("reference"), max_length=64)
     out_refund_no = models.CharField(_("merchant refund number"), max_length=32, unique=True)
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
     reason = models.CharField(_("reason"), max_length=255, blank=True)
@@ -143,6 +145,7 @@ class Refund(FSMModelMixin, models.Model):
         verbose_name_plural = _("refunds")
         ordering = ["-id"]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="refund_status_next")]
+        constraints = [models.UniqueConstraint(fields=["reference", "payment"], name="refund_reference_payment")]
 
     def __str__(self) -> str:
         return self.reference

@@ -1,5 +1,6 @@
 """Reads other apps rely on: what an order has paid and what has been (or is being) refunded."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
@@ -33,6 +34,24 @@ def refunds_succeeded_total(order_no: str) -> Decimal:
     """Money actually returned to the buyer for the order."""
     total = _order_refunds(order_no).filter(status=RefundStatus.SUCCEEDED).aggregate(s=Sum("amount"))["s"]
     return to_money(total or ZERO)
+
+
+@dataclass(frozen=True)
+class RefundRequestState:
+    """Where the rows of one refund request (one reference, one row per payment) stand."""
+
+    succeeded: Decimal
+    failed: Decimal
+    open: Decimal
+
+
+def refund_request_state(reference: str) -> RefundRequestState:
+    totals = dict(Refund.objects.filter(reference=reference).values_list("status").annotate(total=Sum("amount")))
+    return RefundRequestState(
+        succeeded=to_money(totals.get(RefundStatus.SUCCEEDED, ZERO)),
+        failed=to_money(totals.get(RefundStatus.FAILED, ZERO)),
+        open=to_money(totals.get(RefundStatus.REQUESTED, ZERO) + totals.get(RefundStatus.PROCESSING, ZERO)),
+    )
 
 
 def payments_due_for_query() -> QuerySet[Payment]:

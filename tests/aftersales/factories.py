@@ -11,11 +11,8 @@ production.
 import itertools
 from decimal import Decimal
 
-import factory
 from django.utils import timezone
-from factory.django import DjangoModelFactory
 
-from apps.channels.models import Shop
 from apps.core.numbers import next_number
 from apps.core.outbox import outbox_relay
 from apps.inventory.models import Sku, Stock, Warehouse
@@ -26,46 +23,22 @@ from apps.orders.services.fulfillment import fulfillment_mark_shipped, order_del
 from apps.payments.models import Payment, Refund, RefundStatus
 from apps.payments.providers.base import RefundResult, RefundState, TradeResult, TradeState
 from apps.payments.services import payment_apply_trade, refund_apply_result
+from apps.shops.models import Shop
+from tests.inventory import factories as inventory_factories
+from tests.shops.factories import SHOP_SECRET as SHOP_SECRET
+from tests.shops.factories import ShopFactory as ShopFactory
 
 _buyers = itertools.count(1)
-SHOP_SECRET = "aftersales-shop-secret"
 
 
-class WarehouseFactory(DjangoModelFactory):
-    class Meta:
-        model = Warehouse
-
-    code = factory.Sequence(lambda n: f"ASWH{n:03d}")
-    name = factory.Sequence(lambda n: f"After-sales warehouse {n}")
+class WarehouseFactory(inventory_factories.WarehouseFactory):
     province = "上海"
     city = "上海市"
     priority = 10
 
 
-class SkuFactory(DjangoModelFactory):
-    class Meta:
-        model = Sku
-
-    code = factory.Sequence(lambda n: f"ASSKU{n:04d}")
-    name = factory.Sequence(lambda n: f"Linen shirt {n}")
+class SkuFactory(inventory_factories.SkuFactory):
     price = Decimal("50.00")
-
-
-class ShopFactory(DjangoModelFactory):
-    class Meta:
-        model = Shop
-        skip_postgeneration_save = True
-
-    code = factory.Sequence(lambda n: f"as-shop-{n}")
-    name = factory.Sequence(lambda n: f"Storefront {n}")
-    platform = "own"
-    app_key = factory.Sequence(lambda n: f"as-app-{n}")
-
-    @factory.post_generation
-    def secret(obj, create, extracted, **kwargs):
-        obj.set_app_secret(extracted or SHOP_SECRET)
-        if create:
-            obj.save(update_fields=["app_secret_encrypted"])
 
 
 def drain() -> None:

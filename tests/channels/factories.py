@@ -1,53 +1,32 @@
 import factory
 
-from apps.channels.models import Shop, SkuMapping
-from apps.inventory.models import Sku, Warehouse
+from apps.channels.models import SkuMapping
+from tests.inventory import factories as inventory_factories
+from tests.shops import factories as shop_factories
 
 
-class WarehouseFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Warehouse
-
-    code = factory.Sequence(lambda n: f"CWH{n:03d}")
-    name = factory.Sequence(lambda n: f"华东仓 {n}")
+class WarehouseFactory(inventory_factories.WarehouseFactory):
     province = "浙江省"
     city = "杭州市"
-    priority = 100
 
 
-class SkuFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Sku
-
-    code = factory.Sequence(lambda n: f"CH-SKU-{n:05d}")
-    name = factory.Sequence(lambda n: f"保温杯 {n}")
+class SkuFactory(inventory_factories.SkuFactory):
     price = "59.00"
 
 
-class ShopFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Shop
-        skip_postgeneration_save = True
-
-    code = factory.Sequence(lambda n: f"shop-{n:03d}")
-    name = factory.Sequence(lambda n: f"旗舰店 {n}")
+class ShopFactory(shop_factories.ShopFactory):
     platform = "tmall"
-    app_key = factory.Sequence(lambda n: f"appkey{n:05d}")
     pull_enabled = True
     pull_interval_minutes = 10
 
     @factory.post_generation
     def secret(self, create, extracted, **kwargs):
         self.set_app_secret(extracted or f"secret-{self.app_key}")
-        if create:
-            self.save(update_fields=["app_secret_encrypted"])
 
     @factory.post_generation
     def access_token(self, create, extracted, **kwargs):
         """``access_token=""`` makes a shop the seller never authorized."""
         self.set_access_token(f"token-{self.app_key}" if extracted is None else extracted)
-        if create:
-            self.save(update_fields=["access_token_encrypted", "access_token_expires_at"])
 
 
 class SkuMappingFactory(factory.django.DjangoModelFactory):

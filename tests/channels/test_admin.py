@@ -49,7 +49,7 @@ def test_ignore_and_retry_actions_change_the_status(admin_client, raw_order):
 
 def test_the_secret_is_write_only_and_stored_encrypted(admin_client, make_shop):
     shop = make_shop("jd").shop
-    page = admin_client.get(f"/admin/channels/shop/{shop.pk}/change/").content.decode()
+    page = admin_client.get(f"/admin/shops/shop/{shop.pk}/change/").content.decode()
     assert "s3cret-jd" not in page
     assert shop.app_secret_encrypted not in page
 

@@ -184,7 +184,8 @@ def test_a_refund_request_after_shipment_goes_to_after_sales_once(make_shop):
     }
 
 
-def test_a_batch_runs_the_same_number_of_queries_for_5_orders_as_for_50(make_shop):
+def test_a_batch_runs_the_same_number_of_queries_for_5_orders_as_for_50(make_shop, settings):
+    settings.SHOP_WAREHOUSES_CACHE_SECONDS = 0  # both batches read the shop's warehouses
     ps = make_shop("douyin", stock=1000)
     push(ps, *[platform_order(ps, f"Q{index:03d}") for index in range(5)])
     with CaptureQueriesContext(connection) as five:
@@ -592,3 +593,15 @@ def test_a_platform_cancellation_of_an_allocated_order_records_the_platform_refu
     convert()
 
     assert Order.objects.get(pk=order.pk).refunded_amount == Decimal("189.00")
+
+
+def test_converting_a_batch_of_50_new_paid_orders_runs_20_statements(make_shop, django_assert_num_queries):
+    ps = make_shop("douyin", stock=1000)
+    push(ps, *[platform_order(ps, f"S{index:03d}") for index in range(50)])
+    # The batch's reads (raw orders, mappings, linked orders), the raw orders' lock, the SKUs,
+    # the shop's warehouses and the candidate stock; the stock UPDATE, orders, lines, ledger,
+    # reservations, status logs, outbox events and deliveries, the raw orders settled; and
+    # the SAVEPOINT pairs of the two transactions the test's own transaction nests.
+    with django_assert_num_queries(20):
+        assert len(convert().converted) == 50
+    assert Order.objects.filter(platform_order_id__startswith="S", status=OrderStatus.PAID).count() == 50

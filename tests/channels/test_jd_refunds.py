@@ -8,11 +8,12 @@ from django.utils import timezone
 
 from apps.channels.adapters import PermanentAdapterError, adapter_for
 from apps.channels.adapters.base import format_local
-from apps.channels.models import PullRun, RawOrder, Shop
+from apps.channels.models import PullRun, RawOrder
 from apps.channels.services import raw_orders_convert_batch, raw_orders_receive, shop_pull
 from apps.channels.services.mappings import shop_set_app_secret
 from apps.core.models import OutboxEvent
 from apps.orders.models import Order, OrderStatus
+from apps.shops.models import Shop
 from tests.channels.conftest import platform_order
 
 pytestmark = pytest.mark.django_db

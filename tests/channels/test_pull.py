@@ -8,11 +8,12 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.channels.adapters import TransientAdapterError, adapter_for
-from apps.channels.models import PullRun, RawOrder, Shop
+from apps.channels.models import PullRun, RawOrder
 from apps.channels.services import shop_pull, shops_due_for_pull
 from apps.channels.simulator.platforms import order_updated_at
 from apps.channels.tasks import shop_pull_task
 from apps.core.models import Alert
+from apps.shops.models import Shop
 from tests.channels.conftest import platform_order
 
 

@@ -5,11 +5,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.channels.models import Shop
 from apps.channels.schedules import BEAT_SCHEDULE
 from apps.channels.services import access_tokens_check_expiry, shop_set_access_token
 from apps.channels.tasks import access_tokens_check_expiry_task
 from apps.core.models import Alert
+from apps.shops.models import Shop
 from tests.channels.factories import ShopFactory
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +59,7 @@ def test_the_check_runs_daily_from_beat():
 
 def test_the_token_is_write_only_in_the_admin_and_stored_encrypted(admin_client):
     shop = ShopFactory(platform="jd", access_token="")
-    url = f"/admin/channels/shop/{shop.pk}/change/"
+    url = f"/admin/shops/shop/{shop.pk}/change/"
     form = {
         "code": shop.code,
         "name": shop.name,

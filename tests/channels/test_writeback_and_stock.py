@@ -8,7 +8,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.channels.models import ShipmentWriteBack, Shop, SkuMapping, StockPush
+from apps.channels.models import ShipmentWriteBack, SkuMapping, StockPush
 from apps.channels.services import (
     raw_orders_convert_batch,
     raw_orders_receive,
@@ -22,6 +22,7 @@ from apps.core.outbox import outbox_publish, outbox_relay
 from apps.inventory.models import Sku, Warehouse
 from apps.inventory.services import stock_receive
 from apps.orders.models import Order
+from apps.shops.models import Shop
 from tests.channels.conftest import platform_order
 from tests.channels.factories import WarehouseFactory
 

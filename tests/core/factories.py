@@ -1,7 +1,7 @@
 import factory
 from django.contrib.auth import get_user_model
 
-from apps.channels.models import Platform, Shop
+from tests.shops.factories import ShopFactory as ShopFactory
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -11,22 +11,3 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"staff{n}")
     is_staff = True
-
-
-class ShopFactory(factory.django.DjangoModelFactory):
-    """A shop whose app signs with ``secret`` (stored encrypted, as in production)."""
-
-    class Meta:
-        model = Shop
-        skip_postgeneration_save = True
-
-    code = factory.Sequence(lambda n: f"core-shop-{n}")
-    name = factory.LazyAttribute(lambda o: o.code)
-    platform = Platform.OWN
-    app_key = factory.Sequence(lambda n: f"core-app-{n}")
-
-    @factory.post_generation
-    def secret(obj, create, extracted, **kwargs):
-        obj.set_app_secret(extracted or "core-test-secret")
-        if create:
-            obj.save(update_fields=["app_secret_encrypted"])

@@ -56,16 +56,17 @@ def test_json_nested_too_deeply_is_a_parse_error(staff_client):
     assert Order.objects.count() == before
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/api/v1/orders/abc",
-        "/api/v1/orders/-1/cancel",
-        "/api/v1/orders/123456789012345678901",
-        "/api/v1/orders/",
-        "/api/v1/nothing-here",
-    ],
-)
+@pytest.mark.parametrize("order_no", ["abc", "-1", "123456789012345678901", "%E8%AE%A2%E5%8D%95", "1.5"])
+def test_order_numbers_that_cannot_exist_are_unknown_orders(staff_client, order_no):
+    """Wrong length or characters: the same 404 order_not_found as any unknown order."""
+    _assert_error(staff_client.get(f"/api/v1/orders/{order_no}"), 404, "order_not_found")
+    _assert_error(staff_client.get(f"/api/v1/orders/{order_no}/history"), 404, "order_not_found")
+    for action, body in (("cancel", {}), ("remark", {"remark": "x"}), ("payments", {"provider": "wechat"})):
+        response = staff_client.post(f"/api/v1/orders/{order_no}/{action}", body, format="json")
+        _assert_error(response, 404, "order_not_found")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/orders/", "/api/v1/nothing-here", "/api/v1/orders/1/nothing"])
 def test_unknown_api_paths_are_a_json_404(staff_client, path):
     _assert_error(staff_client.get(path), 404, "not_found")
     _assert_error(staff_client.post(path, {}, format="json"), 404, "not_found")

@@ -11,6 +11,7 @@ import yaml
 from django.conf import settings
 
 from apps.core.demo_stack import demo_processes
+from oms.celery import TASK_QUEUES
 
 ROOT = Path(settings.BASE_DIR)
 DOCKER = ROOT / "docker"
@@ -51,23 +52,60 @@ def compose() -> dict:
 
 def test_compose_has_the_stack_with_health_checks():
     services = compose()["services"]
-    assert set(services) == {"mysql", "redis", "elasticsearch", "web", "worker", "beat"}
+    default = {name for name, service in services.items() if not service.get("profiles")}
+    workers = {"worker", "worker-payments", "worker-channels", "worker-reports"}
+    assert default == {"mysql", "redis", "rabbitmq", "elasticsearch", "web", "beat"} | workers
+    assert {name for name, service in services.items() if "tidb" in service.get("profiles", ())} == {
+        "tidb",
+        "tidb-init",
+    }
     assert services["mysql"]["image"].startswith("mysql:8")
     assert services["redis"]["image"].startswith("redis:7")
     assert services["elasticsearch"]["image"].split(":")[-1].startswith("8.")
     assert services["elasticsearch"]["environment"]["discovery.type"] == "single-node"
     assert services["elasticsearch"]["environment"]["xpack.security.enabled"] == "false"
-    for name in ("mysql", "redis", "elasticsearch", "web", "worker"):
+    for name in {"mysql", "redis", "rabbitmq", "elasticsearch", "web"} | workers:
         assert services[name]["healthcheck"]["test"], name
     assert "/readyz" in " ".join(services["web"]["healthcheck"]["test"])
-    for name in ("mysql", "redis", "elasticsearch"):
+    for name in ("mysql", "redis", "rabbitmq", "elasticsearch"):
         assert services["web"]["depends_on"][name] == {"condition": "service_healthy"}
+
+
+def test_compose_runs_one_worker_group_per_queue_and_every_queue_has_one():
+    services = compose()["services"]
+    groups = {name: services[name]["environment"]["CELERY_QUEUES"].split(",") for name in services if "worker" in name}
+    consumed = [queue for queues in groups.values() for queue in queues]
+    assert sorted(consumed) == sorted(TASK_QUEUES)  # each queue consumed by exactly one group
+    for name in groups:
+        assert services[name]["command"] == ["docker/start-worker.sh"]
+        assert services[name]["environment"]["CELERY_BROKER_URL"].startswith("amqp://")
+
+
+def test_the_scale_overlay_runs_three_elasticsearch_nodes_and_redis_sentinel():
+    overlay = yaml.safe_load((DOCKER / "compose.scale.yaml").read_text())["services"]
+    nodes = ["elasticsearch", "es02", "es03"]
+    for node in nodes:
+        env = overlay[node]["environment"]
+        assert env["cluster.name"] == "oms"
+        assert env["cluster.initial_master_nodes"].split(",") == nodes
+    assert overlay["elasticsearch"]["environment"]["discovery.type"] == "multi-node"
+    sentinels = [name for name in overlay if name.startswith("sentinel-")]
+    assert len(sentinels) == 3
+    for role in ("web", "worker", "worker-payments", "worker-channels", "worker-reports", "beat"):
+        env = overlay[role]["environment"]
+        assert env["ELASTICSEARCH_URL"].split(",") == [f"http://{node}:9200" for node in nodes]
+        assert env["REDIS_SENTINELS"].split(",") == [f"{name}:26379" for name in sentinels]
 
 
 def test_compose_takes_every_secret_from_the_environment_without_a_default():
     text = (DOCKER / "compose.yaml").read_text()
     secrets_used = re.findall(r"\$\{(\w*(?:PASSWORD|SECRET)\w*)([^}]*)\}", text)
-    assert {name for name, _rest in secrets_used} == {"SECRET_KEY", "MYSQL_PASSWORD", "MYSQL_ROOT_PASSWORD"}
+    assert {name for name, _rest in secrets_used} == {
+        "SECRET_KEY",
+        "MYSQL_PASSWORD",
+        "MYSQL_ROOT_PASSWORD",
+        "RABBITMQ_PASSWORD",
+    }
     assert [name for name, rest in secrets_used if rest.startswith(":-") or rest.startswith("-")] == []
 
 
@@ -78,7 +116,8 @@ def test_compose_roles_use_the_start_scripts_and_production_urls():
         assert script == f"docker/start-{role}.sh"
         assert os.access(ROOT / script, os.X_OK), script
         env = services[role]["environment"]
-        assert env["DATABASE_URL"].startswith("mysql://")
+        # MySQL unless DATABASE_URL is set (tidb://... with the tidb profile).
+        assert env["DATABASE_URL"].startswith("${DATABASE_URL:-mysql://oms:")
         assert env["REDIS_URL"].startswith("redis://")
         assert env["ELASTICSEARCH_URL"].startswith("http://")
         assert env["DEBUG"] == "false"

@@ -12,7 +12,9 @@ def test_healthz_answers_without_touching_dependencies(client):
 
 
 @pytest.mark.django_db
-def test_readyz_is_200_with_mariadb_and_redis_up(client):
+def test_readyz_is_200_with_mariadb_and_redis_up(client, settings):
+    settings.WECHATPAY_MCHID = settings.ALIPAY_APP_ID = ""  # no payment provider in use
+
     response = client.get("/readyz")
     body = response.json()
     assert response.status_code == 200
@@ -20,6 +22,7 @@ def test_readyz_is_200_with_mariadb_and_redis_up(client):
     for name in ("database", "cache", "broker"):
         assert body["checks"][name] == {"status": "ok", "required": True}
     assert body["checks"]["search"]["required"] is False
+    assert body["checks"]["payment_providers"]["details"] == {"wechat": "not_configured", "alipay": "not_configured"}
 
 
 @pytest.mark.django_db
@@ -81,3 +84,34 @@ def test_readyz_does_not_reveal_connection_details(client):
     assert response.json()["checks"]["cache"]["error"] == "ConnectionError"
     assert "secret" not in response.content.decode()
     assert f":{port}" not in response.content.decode()
+
+
+@pytest.fixture
+def extra_probe():
+    from apps.core import health
+
+    yield health.probe_register
+    health.PROBES.pop("ledger-export", None)
+
+
+@pytest.mark.django_db
+def test_a_probe_an_app_registers_decides_readiness(client, extra_probe):
+    def down():
+        raise ConnectionRefusedError("ledger host unreachable")
+
+    extra_probe("ledger-export", down)
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["ledger-export"] == {
+        "status": "error",
+        "required": True,
+        "error": "ConnectionRefusedError",
+    }
+
+
+@pytest.mark.django_db
+def test_the_owning_apps_register_broker_and_search(client):
+    body = client.get("/readyz").json()
+    assert {"broker", "search", "payment_providers"} <= set(body["checks"])
+    assert body["search_backend"] == "database"

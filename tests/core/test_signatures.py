@@ -4,8 +4,8 @@ import uuid
 
 import pytest
 
-from apps.channels.authentication import shops_changed
 from apps.core import signatures
+from apps.shops.authentication import shops_changed
 from tests.conftest import SignedClient
 from tests.core.factories import ShopFactory
 

@@ -6,10 +6,10 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.channels.authentication import ShopSignatureAuthentication
-from apps.core.api.scoping import caller_shop, operator_name
+from apps.core.api.scoping import operator_name
 from apps.core.exceptions import Conflict
 from apps.core.idempotency import idempotent
+from apps.shops.authentication import ShopSignatureAuthentication, caller_shop
 
 
 class GroupCreateApi(APIView):

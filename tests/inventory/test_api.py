@@ -1,8 +1,8 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from apps.channels.models import Shop
 from apps.inventory.services import StockRequest, stock_reserve
+from apps.shops.models import Shop
 from tests.conftest import SignedClient
 from tests.inventory.factories import WarehouseFactory
 

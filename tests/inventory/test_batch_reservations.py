@@ -9,7 +9,15 @@ from django.utils import timezone
 from apps.inventory.gate import gate_counter, gate_sync
 from apps.inventory.models import Reservation, ReservationClaim, StockMovement
 from apps.inventory.selectors import ledger_mismatches
-from apps.inventory.services import ReserveItem, StockRequest, stock_reserve, stock_reserve_many
+from apps.inventory.services import (
+    ReserveItem,
+    StockRequest,
+    stock_plan,
+    stock_plan_record,
+    stock_plan_take,
+    stock_reserve,
+    stock_reserve_many,
+)
 from apps.inventory.tasks import reservation_claims_purge_task
 from tests.inventory.factories import SkuFactory, WarehouseFactory
 from tests.inventory.helpers import stock_of
@@ -107,3 +115,35 @@ def test_old_claims_are_purged_and_a_later_reservation_claims_again(sku, warehou
     assert len(again) == 1
     assert stock_of(sku, warehouse).reserved == 2  # the held reservation came back, nothing reserved twice
     assert ReservationClaim.objects.filter(reference="SO-OLD").exists()
+
+
+def test_a_plan_that_lost_its_stock_to_a_competitor_is_made_again_and_never_oversells(sku, receive):
+    near = WarehouseFactory(province="上海市", priority=1)
+    far = WarehouseFactory(province="广东省", priority=2)
+    receive(sku, near, 2)
+    receive(sku, far, 2)
+    plan = stock_plan(items=[item("SO1", (sku, 2))])
+    assert plan.allocations["SO1"][0].warehouse_id == near.pk
+    stock_reserve(reference="RIVAL", requests=[StockRequest(sku_id=sku.pk, quantity=1)], operator="test")
+
+    taken = stock_plan_take(plan)  # the planned UPDATE fails as a whole; planned again from a fresh read
+    stock_plan_record(taken, operator="test")
+
+    assert [(a.warehouse_id, a.quantity) for a in taken.allocations["SO1"]] == [(far.pk, 2)]
+    assert (stock_of(sku, near).reserved, stock_of(sku, far).reserved) == (1, 2)
+    assert ledger_mismatches() == []
+
+
+def test_a_plan_whose_stock_is_gone_everywhere_reserves_nothing(sku, warehouse, receive):
+    receive(sku, warehouse, 2)
+    plan = stock_plan(items=[item("SO1", (sku, 2))])
+    stock_reserve(reference="RIVAL", requests=[StockRequest(sku_id=sku.pk, quantity=1)], operator="test")
+
+    taken = stock_plan_take(plan)
+
+    assert taken.allocations == {}
+    assert taken.insufficient("SO1").extra["shortages"] == [
+        {"sku_id": sku.pk, "sku_code": sku.code, "requested": 2, "available": 1}
+    ]
+    assert stock_of(sku, warehouse).reserved == 1
+    assert not Reservation.objects.filter(reference="SO1").exists()

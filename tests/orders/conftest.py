@@ -3,7 +3,8 @@ from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from tests.conftest import SignedClient
-from tests.orders.factories import SHOP_SECRET, ShopFactory, SkuFactory, StaffFactory, WarehouseFactory, receive
+from tests.core.factories import UserFactory as StaffFactory
+from tests.orders.factories import SHOP_SECRET, ShopFactory, SkuFactory, WarehouseFactory, receive
 
 
 @pytest.fixture

@@ -8,63 +8,55 @@ production leaves behind.
 from decimal import Decimal
 
 import factory
-from django.contrib.auth import get_user_model
 from factory.django import DjangoModelFactory
 
-from apps.channels.models import Platform, Shop
+from apps.core.numbers import next_number
 from apps.inventory.models import Sku, Stock, Warehouse
 from apps.inventory.services import stock_receive
-from apps.orders.models import Order
+from apps.orders.models import Order, OrderStatus
 from apps.orders.services import OrderLineInput, PaidInput, RecipientInput, order_create, order_mark_paid
+from apps.shops.models import Platform
+from tests.inventory import factories as inventory_factories
+from tests.shops import factories as shop_factories
+from tests.shops.factories import SHOP_SECRET as SHOP_SECRET
 
-SHOP_SECRET = "orders-test-secret"
 
-
-class WarehouseFactory(DjangoModelFactory):
-    class Meta:
-        model = Warehouse
-
-    code = factory.Sequence(lambda n: f"OWH{n:03d}")
-    name = factory.Sequence(lambda n: f"Orders warehouse {n}")
+class WarehouseFactory(inventory_factories.WarehouseFactory):
     province = "上海市"
     city = "上海市"
     priority = factory.Sequence(lambda n: 10 + n)
 
 
-class SkuFactory(DjangoModelFactory):
-    class Meta:
-        model = Sku
-
-    code = factory.Sequence(lambda n: f"OSKU{n:04d}")
-    name = factory.Sequence(lambda n: f"Tea set {n}")
+class SkuFactory(inventory_factories.SkuFactory):
     price = Decimal("50.00")
 
 
-class ShopFactory(DjangoModelFactory):
+class ShopFactory(shop_factories.ShopFactory):
     """A shop whose app signs with ``SHOP_SECRET``."""
 
-    class Meta:
-        model = Shop
-        skip_postgeneration_save = True
-
-    code = factory.Sequence(lambda n: f"orders-shop-{n}")
-    name = factory.LazyAttribute(lambda o: o.code)
     platform = Platform.TMALL
-    app_key = factory.Sequence(lambda n: f"orders-app-{n}")
-
-    @factory.post_generation
-    def secret(obj, create, extracted, **kwargs):
-        obj.set_app_secret(extracted or SHOP_SECRET)
-        if create:
-            obj.save(update_fields=["app_secret_encrypted"])
 
 
-class StaffFactory(DjangoModelFactory):
+class OrderFactory(DjangoModelFactory):
+    """An order row only (no lines, stock, status log or event), for tests of what reads or
+    pays orders; the tests of the order services create orders with ``order_create``."""
+
     class Meta:
-        model = get_user_model()
+        model = Order
 
-    username = factory.Sequence(lambda n: f"cs{n}")
-    is_staff = True
+    order_no = factory.LazyFunction(next_number)
+    shop = factory.SubFactory(shop_factories.ShopFactory)
+    platform = factory.LazyAttribute(lambda o: o.shop.platform if o.shop else "own")
+    buyer_id = factory.Sequence(lambda n: f"buyer-{n}")
+    status = OrderStatus.PENDING_PAYMENT
+    payable_amount = Decimal("100.00")
+    total_amount = factory.LazyAttribute(lambda o: o.payable_amount)
+    recipient_name = "张三"
+    recipient_phone = factory.Sequence(lambda n: f"138{n:08d}")
+    province = "浙江省"
+    city = "杭州市"
+    district = "西湖区"
+    address = "文三路 100 号"
 
 
 def receive(sku: Sku, warehouse: Warehouse, quantity: int) -> Stock:

@@ -8,32 +8,22 @@ creation leaves them. Stock arrives with ``stock_receive`` so the ledger stays w
 from decimal import Decimal
 
 import factory
-from factory.django import DjangoModelFactory
 
-from apps.core.numbers import next_number
 from apps.inventory.domain import Destination, StockRequest
 from apps.inventory.models import Sku, Stock, Warehouse
 from apps.inventory.services import stock_receive, stock_reserve
 from apps.orders.models import Fulfillment, Order, OrderLine, OrderStatus
+from tests.inventory import factories as inventory_factories
+from tests.orders import factories as order_factories
 
 
-class WarehouseFactory(DjangoModelFactory):
-    class Meta:
-        model = Warehouse
-
-    code = factory.Sequence(lambda n: f"FWH{n:03d}")
-    name = factory.Sequence(lambda n: f"Warehouse {n}")
+class WarehouseFactory(inventory_factories.WarehouseFactory):
     province = "浙江省"
     city = "杭州市"
     priority = factory.Sequence(lambda n: 10 + n)
 
 
-class SkuFactory(DjangoModelFactory):
-    class Meta:
-        model = Sku
-
-    code = factory.Sequence(lambda n: f"FSKU{n:04d}")
-    name = factory.Sequence(lambda n: f"Product {n}")
+class SkuFactory(inventory_factories.SkuFactory):
     price = Decimal("100.00")
 
 
@@ -51,22 +41,15 @@ def stock_of(sku: Sku, warehouse: Warehouse) -> Stock:
     return Stock.objects.get(sku=sku, warehouse=warehouse)
 
 
-class OrderFactory(DjangoModelFactory):
-    class Meta:
-        model = Order
-
-    order_no = factory.LazyFunction(next_number)
+class OrderFactory(order_factories.OrderFactory):
+    shop = None
+    platform = ""
     buyer_id = "buyer-1"
     status = OrderStatus.PAID
-    total_amount = Decimal("200.00")
     payable_amount = Decimal("200.00")
     paid_amount = Decimal("200.00")
     payment_method = "wechat"
-    recipient_name = "张三"
     recipient_phone = "13800138000"
-    province = "浙江省"
-    city = "杭州市"
-    district = "西湖区"
     address = "文三路 100 号 5 幢 301 室"
 
 

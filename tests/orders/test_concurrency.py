@@ -2,18 +2,22 @@
 
 import threading
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.core.exceptions import ApplicationError
 from apps.core.outbox import outbox_relay
 from apps.inventory.models import StockMovement
+from apps.inventory.selectors import ledger_mismatches
 from apps.orders.models import Order
-from apps.orders.services import order_expire
+from apps.orders.services import order_expire, order_update_remark
 from apps.payments.models import Refund
-from tests.orders.factories import create_order, provider_pays, stock_of
+from tests.conftest import SignedClient
+from tests.orders.factories import SHOP_SECRET, SkuFactory, create_order, provider_pays, receive, stock_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -106,3 +110,43 @@ def test_twenty_identical_posts_with_one_key_make_one_order(admin_user, sku, war
     assert Order.objects.count() == 1
     assert {r.json()["order_no"] for r in created} == {Order.objects.get().order_no}
     assert stock_of(sku, warehouse).reserved == 1
+
+
+def test_thirty_storefront_orders_racing_for_ten_units_sell_exactly_ten(shop, warehouse):
+    sku = SkuFactory(price=Decimal("30.00"))
+    receive(sku, warehouse, 10)
+
+    def order(buyer: int):
+        body = {
+            "buyer_id": f"buyer-{buyer}",
+            "lines": [{"sku_code": sku.code, "quantity": 1}],
+            "recipient": {"name": "韩梅梅", "phone": "13700000000", "province": "上海市", "city": "上海市",
+                          "address": "南京西路1号"},
+        }  # fmt: skip
+        return SignedClient(shop, SHOP_SECRET).post("/api/v1/orders", body, headers={"Idempotency-Key": f"k{buyer}"})
+
+    responses = _race(*[lambda buyer=buyer: order(buyer) for buyer in range(30)])
+    assert all(not isinstance(r, Exception) for r in responses), responses
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] * 10 + [409] * 20
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"insufficient_stock"}
+    assert Order.objects.count() == 10
+    assert stock_of(sku, warehouse).reserved == 10
+    assert ledger_mismatches() == []
+
+
+def test_two_edits_made_on_one_version_have_one_winner_and_one_412(sku):
+    order = create_order((sku, 1))
+    read = order.version
+
+    def edit(remark):
+        return lambda: order_update_remark(order_no=order.order_no, remark=remark, actor="cs", expected_version=read)
+
+    results = _race(edit("from desk A"), edit("from desk B"))
+
+    winners = [result for result in results if isinstance(result, Order)]
+    losers = [result for result in results if isinstance(result, ApplicationError)]
+    assert len(winners) == 1
+    assert [(loser.status_code, loser.code) for loser in losers] == [(412, "version_conflict")]
+    after = Order.objects.get(pk=order.pk)
+    assert (after.seller_remark, after.version) == (winners[0].seller_remark, read + 1)

@@ -101,9 +101,35 @@ def test_edit_endpoints(signed, sku, warehouse):
     }
     address = signed.post(f"{base}/address", {"recipient": new_recipient})
     assert (address.status_code, address.json()["recipient"]["city"]) == (200, "杭州市")
-    lines = signed.post(f"{base}/lines", {"lines": [{"sku_code": sku.code, "quantity": 4, "unit_price": "25.00"}]})
-    assert (lines.status_code, lines.json()["payable_amount"]) == (200, "100.00")
+    lines = signed.post(f"{base}/lines", {"lines": [{"sku_code": sku.code, "quantity": 4, "unit_price": "50.00"}]})
+    assert (lines.status_code, lines.json()["payable_amount"]) == (200, "200.00")  # free shipping from 99.00
     assert stock_of(sku, warehouse).reserved == 4
     pay(_reload(order))
     refused = signed.post(f"{base}/lines", {"lines": [{"sku_code": sku.code, "quantity": 1, "unit_price": "25.00"}]})
     assert (refused.status_code, refused.json()["code"]) == (409, "invalid_status")
+
+
+@pytest.mark.parametrize("edit", ["remark", "address", "lines"])
+def test_an_edit_on_a_stale_version_is_refused_with_412_and_changes_nothing(sku, other_sku, edit):
+    order = create_order((sku, 1))
+    order_update_remark(order_no=order.order_no, remark="first", actor="cs", expected_version=order.version)
+    stale = order.version
+    apply = {
+        "remark": lambda: order_update_remark(
+            order_no=order.order_no, remark="second", actor="cs", expected_version=stale
+        ),
+        "address": lambda: order_update_address(
+            order_no=order.order_no, recipient=recipient(address="别处"), actor="cs", expected_version=stale
+        ),
+        "lines": lambda: order_change_lines(
+            order_no=order.order_no, lines=[line(other_sku, 2)], actor="cs", expected_version=stale
+        ),
+    }[edit]
+    with pytest.raises(ApplicationError) as raised:
+        apply()
+    assert (raised.value.status_code, raised.value.code) == (412, "version_conflict")
+    assert raised.value.extra == {"version": stale + 1}
+    after = _reload(order)
+    assert (after.seller_remark, after.address, after.version) == ("first", "世纪大道100号", stale + 1)
+    assert [(item.sku_id, item.quantity) for item in after.lines.all()] == [(sku.pk, 1)]
+    assert other_sku.stocks.get().reserved == 0

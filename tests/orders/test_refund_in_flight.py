@@ -11,7 +11,7 @@ from apps.core.exceptions import Conflict
 from apps.core.outbox import outbox_relay
 from apps.orders.models import Order, OrderStatus
 from apps.orders.services import order_hold, order_request_refund
-from apps.payments.services import refund_request
+from apps.payments.services import refund_request_for_order
 from tests.aftersales.factories import pay, place_order, settle_refunds
 from tests.orders.factories import create_order, provider_pays, stock_of
 
@@ -45,10 +45,14 @@ def _paid(sku, hold: bool) -> Order:
 def test_the_rest_refunded_while_a_refund_is_in_flight_moves_the_order_to_refunding(sku, warehouse, hold):
     order = _paid(sku, hold)
     paid = order.paid_amount
-    refund_request(order_no=order.order_no, amount=Decimal("10.00"), reason="goodwill", reference="cs:1", actor="cs")
+    refund_request_for_order(
+        order_no=order.order_no, amount=Decimal("10.00"), reason="goodwill", reference="cs:1", actor="cs"
+    )
 
     order = order_request_refund(order_no=order.order_no, amount=paid - Decimal("10.00"), actor="cs:amy")
-    refund_request(order_no=order.order_no, amount=paid - Decimal("10.00"), reason="rest", reference="cs:2", actor="cs")
+    refund_request_for_order(
+        order_no=order.order_no, amount=paid - Decimal("10.00"), reason="rest", reference="cs:2", actor="cs"
+    )
 
     assert _reload(order).status == OrderStatus.REFUNDING
     assert (stock_of(sku, warehouse).on_hand, stock_of(sku, warehouse).reserved) == (10, 0)
@@ -60,7 +64,9 @@ def test_the_rest_refunded_while_a_refund_is_in_flight_moves_the_order_to_refund
 
 def test_more_than_is_left_after_the_refunds_in_flight_is_refused(sku, warehouse):
     order = _paid(sku, hold=True)
-    refund_request(order_no=order.order_no, amount=Decimal("10.00"), reason="goodwill", reference="cs:1", actor="cs")
+    refund_request_for_order(
+        order_no=order.order_no, amount=Decimal("10.00"), reason="goodwill", reference="cs:1", actor="cs"
+    )
 
     with pytest.raises(Conflict) as refused:
         order_request_refund(order_no=order.order_no, amount=order.paid_amount, actor="cs:amy")

@@ -15,14 +15,14 @@ from tests.orders.test_timeouts import _overdue
 
 def _queued(broker: Connection) -> int:
     with broker.channel() as channel:
-        return channel.client.llen("default")
+        return channel.client.llen("events")
 
 
 @pytest.mark.django_db
 def test_a_countdown_lost_by_the_redis_broker_is_closed_by_the_sweep_once(sku, warehouse):
     order = create_order((sku, 2))
     with Connection(settings.REDIS_URL) as broker:
-        broker.default_channel.client.delete("default")
+        broker.default_channel.client.delete("events")
         order_expire_task.apply_async(
             kwargs={"order_no": order.order_no}, eta=order.payment_deadline, connection=broker
         )

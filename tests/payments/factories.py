@@ -2,11 +2,11 @@ from decimal import Decimal
 
 import factory
 
-from apps.core.crypto import encrypt
 from apps.core.numbers import next_number
 from apps.payments.models import Payment, Provider
-
-SHOP_SECRET = "shop-secret-for-payment-tests"
+from tests.orders.factories import OrderFactory as OrderFactory
+from tests.shops.factories import SHOP_SECRET as SHOP_SECRET
+from tests.shops.factories import ShopFactory as ShopFactory
 
 
 class PaymentFactory(factory.django.DjangoModelFactory):
@@ -20,32 +20,3 @@ class PaymentFactory(factory.django.DjangoModelFactory):
     out_trade_no = factory.LazyFunction(next_number)
     amount = Decimal("100.00")
     description = "test order"
-
-
-class ShopFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = "channels.Shop"
-
-    code = factory.Sequence(lambda n: f"pay-shop-{n}")
-    name = factory.Sequence(lambda n: f"Payments shop {n}")
-    platform = "own"
-    app_key = factory.Sequence(lambda n: f"pay-app-{n}")
-    app_secret_encrypted = factory.LazyFunction(lambda: encrypt(SHOP_SECRET))
-
-
-class OrderFactory(factory.django.DjangoModelFactory):
-    """An order row only (no lines, no stock): what the payment endpoint and the race need."""
-
-    class Meta:
-        model = "orders.Order"
-
-    order_no = factory.LazyFunction(next_number)
-    shop = factory.SubFactory(ShopFactory)
-    buyer_id = "buyer-1"
-    payable_amount = Decimal("100.00")
-    total_amount = Decimal("100.00")
-    recipient_name = "张三"
-    recipient_phone = "13800000000"
-    province = "浙江省"
-    city = "杭州市"
-    address = "文一西路 1 号"

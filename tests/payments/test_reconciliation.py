@@ -18,7 +18,7 @@ def test_each_difference_kind_is_found(sandbox, start_payment, paid_payment, pro
     matched = paid_payment(provider=provider, amount="10.00")
     refunded = paid_payment(provider=provider, amount="50.00")
     refund = refund_request(
-        order_no=refunded.order_no, amount=Decimal("20.00"), reason="", reference=f"R-{provider}", actor="t"
+        out_trade_no=refunded.out_trade_no, amount=Decimal("20.00"), reason="", reference=f"R-{provider}", actor="t"
     )
     refund_submit(refund_id=refund.pk, actor="t")
     if provider == "wechat":  # WeChat answered PROCESSING; the sandbox already paid it out
@@ -55,7 +55,9 @@ def test_each_difference_kind_is_found(sandbox, start_payment, paid_payment, pro
 
 def test_refund_differences_and_reimport_replaces_results(sandbox, paid_payment):
     payment = paid_payment(provider="wechat", amount="60.00")
-    refund = refund_request(order_no=payment.order_no, amount=Decimal("25.00"), reason="", reference="RR-1", actor="t")
+    refund = refund_request(
+        out_trade_no=payment.out_trade_no, amount=Decimal("25.00"), reason="", reference="RR-1", actor="t"
+    )
     refund_submit(refund_id=refund.pk, actor="t")  # PROCESSING locally, SUCCESS at the provider
     today = timezone.localdate()
 
@@ -95,7 +97,7 @@ def test_each_refund_difference_kind_is_found(sandbox, paid_payment, provider):
 
     def refund(reference: str, amount: str, *, send: bool = True) -> Refund:
         made = refund_request(
-            order_no=payment.order_no, amount=Decimal(amount), reason="", reference=reference, actor="t"
+            out_trade_no=payment.out_trade_no, amount=Decimal(amount), reason="", reference=reference, actor="t"
         )
         for _answer in range(2 if send else 0):  # WeChat answers PROCESSING first, Alipay succeeds at once
             made = refund_submit(refund_id=made.pk, actor="t")

@@ -25,7 +25,7 @@ def failed_refund(sandbox, paid_payment, settings, *, reference: str, amount: st
     settings.REFUND_MAX_ATTEMPTS = 1
     payment = paid_payment(provider="wechat", amount=amount)
     refund = refund_request(
-        order_no=payment.order_no, amount=Decimal(amount), reason="", reference=reference, actor="t"
+        out_trade_no=payment.out_trade_no, amount=Decimal(amount), reason="", reference=reference, actor="t"
     )
     sandbox.lose_refund_answers(2)
     refund = refund_submit(refund_id=refund.pk, actor="t")
@@ -38,7 +38,9 @@ def failed_refund(sandbox, paid_payment, settings, *, reference: str, amount: st
 def test_the_refund_query_is_asked_before_an_unreachable_provider_fails_the_refund(sandbox, paid_payment, settings):
     settings.REFUND_MAX_ATTEMPTS = 1
     payment = paid_payment(provider="wechat", amount="40.00")
-    refund = refund_request(order_no=payment.order_no, amount=Decimal("40.00"), reason="", reference="Q-1", actor="t")
+    refund = refund_request(
+        out_trade_no=payment.out_trade_no, amount=Decimal("40.00"), reason="", reference="Q-1", actor="t"
+    )
     sandbox.lose_refund_answers(1)  # the refund call is carried out, its answer lost
 
     refund = refund_submit(refund_id=refund.pk, actor="t")
@@ -52,7 +54,9 @@ def test_the_refund_query_is_asked_before_an_unreachable_provider_fails_the_refu
 def test_a_refund_the_provider_does_not_know_still_fails_after_the_query(sandbox, paid_payment, settings):
     settings.REFUND_MAX_ATTEMPTS = 1
     payment = paid_payment(provider="wechat", amount="40.00")
-    refund = refund_request(order_no=payment.order_no, amount=Decimal("40.00"), reason="", reference="Q-2", actor="t")
+    refund = refund_request(
+        out_trade_no=payment.out_trade_no, amount=Decimal("40.00"), reason="", reference="Q-2", actor="t"
+    )
     sandbox.fail_next(1, status=503)  # the refund call never reaches the gateway
 
     refund = refund_submit(refund_id=refund.pk, actor="t")
@@ -76,7 +80,9 @@ def test_a_success_callback_for_a_failed_refund_makes_it_succeeded(sandbox, paid
     assert not Alert.objects.filter(kind="refund_over_paid").exists()
     # It counts again: the same money cannot be asked back a second time.
     with pytest.raises(Conflict) as caught:
-        refund_request(order_no=refund.order_no, amount=Decimal("40.00"), reason="", reference="AS:1:2", actor="t")
+        refund_request(
+            out_trade_no=refund.payment.out_trade_no, amount=Decimal("40.00"), reason="", reference="AS:1:2", actor="t"
+        )
     assert caught.value.code == "refund_exceeds_paid"
     # The callback again changes nothing.
     assert post_notification("wechat", headers, body).status_code == 200
@@ -85,7 +91,9 @@ def test_a_success_callback_for_a_failed_refund_makes_it_succeeded(sandbox, paid
 
 def test_a_late_success_after_a_retry_was_accepted_raises_an_error_alert_naming_both(sandbox, paid_payment, settings):
     refund = failed_refund(sandbox, paid_payment, settings, reference="AS:7:1")
-    retry = refund_request(order_no=refund.order_no, amount=Decimal("40.00"), reason="", reference="AS:7:2", actor="t")
+    retry = refund_request(
+        out_trade_no=refund.payment.out_trade_no, amount=Decimal("40.00"), reason="", reference="AS:7:2", actor="t"
+    )
     assert retry.status == RefundStatus.REQUESTED  # accepted while the first counted as failed
 
     refund, outcome = refund_apply_result(

@@ -26,7 +26,9 @@ def test_a_rate_limited_or_failing_wechat_gateway_is_retried_then_the_refund_suc
 ):
     settings.REFUND_MAX_ATTEMPTS = 5
     payment = paid_payment(provider="wechat", amount="40.00")
-    refund = refund_request(order_no=payment.order_no, amount=Decimal("40.00"), reason="", reference="T-1", actor="t")
+    refund = refund_request(
+        out_trade_no=payment.out_trade_no, amount=Decimal("40.00"), reason="", reference="T-1", actor="t"
+    )
     sandbox.fail_next(2, status=status)
 
     refund = refund_submit(refund_id=refund.pk, actor="t")
@@ -52,7 +54,9 @@ def test_a_rate_limited_or_failing_wechat_gateway_is_retried_then_the_refund_suc
 def test_a_lost_alipay_refund_is_sent_again_under_the_same_number_and_succeeds(sandbox, paid_payment, settings):
     settings.REFUND_MAX_ATTEMPTS = 5
     payment = paid_payment(provider="alipay", amount="66.00")
-    refund = refund_request(order_no=payment.order_no, amount=Decimal("66.00"), reason="", reference="L-1", actor="t")
+    refund = refund_request(
+        out_trade_no=payment.out_trade_no, amount=Decimal("66.00"), reason="", reference="L-1", actor="t"
+    )
     sandbox.lose_refunds(1)
 
     refund = refund_submit(refund_id=refund.pk, actor="t")
@@ -70,7 +74,9 @@ def test_a_processing_alipay_refund_the_gateway_does_not_know_is_sent_again(sand
     """A refund left processing while the gateway never got it (what used to stay forever)."""
     settings.REFUND_MAX_ATTEMPTS = 5
     payment = paid_payment(provider="alipay", amount="30.00")
-    refund = refund_request(order_no=payment.order_no, amount=Decimal("30.00"), reason="", reference="L-2", actor="t")
+    refund = refund_request(
+        out_trade_no=payment.out_trade_no, amount=Decimal("30.00"), reason="", reference="L-2", actor="t"
+    )
     Refund.objects.filter(pk=refund.pk).update(status=RefundStatus.PROCESSING)
 
     refund = refund_submit(refund_id=refund.pk, actor="t")
@@ -82,7 +88,9 @@ def test_a_processing_alipay_refund_the_gateway_does_not_know_is_sent_again(sand
 def test_an_alipay_refund_lost_every_time_fails_with_an_alert(sandbox, paid_payment, settings):
     settings.REFUND_MAX_ATTEMPTS = 3
     payment = paid_payment(provider="alipay", amount="20.00")
-    refund = refund_request(order_no=payment.order_no, amount=Decimal("20.00"), reason="", reference="L-3", actor="t")
+    refund = refund_request(
+        out_trade_no=payment.out_trade_no, amount=Decimal("20.00"), reason="", reference="L-3", actor="t"
+    )
     sandbox.lose_refunds(10)
 
     for _attempt in range(3):
@@ -116,7 +124,9 @@ def test_a_temporary_refusal_is_retried_with_backoff_then_the_refund_succeeds(
 ):
     settings.REFUND_MAX_ATTEMPTS = 5
     payment = paid_payment(provider=provider, amount="25.00")
-    refund = refund_request(order_no=payment.order_no, amount=Decimal("25.00"), reason="", reference="TR-1", actor="t")
+    refund = refund_request(
+        out_trade_no=payment.out_trade_no, amount=Decimal("25.00"), reason="", reference="TR-1", actor="t"
+    )
     sandbox.refuse_refunds(2, code=code, status=status)
 
     for attempt in (1, 2):
@@ -141,7 +151,9 @@ def test_a_temporary_refusal_is_retried_with_backoff_then_the_refund_succeeds(
 def test_a_final_refusal_fails_the_refund_at_once(sandbox, paid_payment, settings, provider, code, status):
     settings.REFUND_MAX_ATTEMPTS = 5
     payment = paid_payment(provider=provider, amount="25.00")
-    refund = refund_request(order_no=payment.order_no, amount=Decimal("25.00"), reason="", reference="TR-2", actor="t")
+    refund = refund_request(
+        out_trade_no=payment.out_trade_no, amount=Decimal("25.00"), reason="", reference="TR-2", actor="t"
+    )
     sandbox.refuse_refunds(1, code=code, status=status)
 
     refund = refund_submit(refund_id=refund.pk, actor="t")

@@ -14,7 +14,7 @@ from apps.core.models import OutboxEvent
 from apps.core.outbox import outbox_relay
 from apps.payments.models import Refund, RefundStatus
 from apps.payments.selectors import refunds_succeeded_total, refunds_total
-from apps.payments.services import refund_request, refund_submit, refunds_process_due
+from apps.payments.services import refund_request, refund_request_for_order, refund_submit, refunds_process_due
 
 
 def topics(topic: str) -> list[dict]:
@@ -24,10 +24,12 @@ def topics(topic: str) -> list[dict]:
 @pytest.mark.django_db
 def test_refunds_cannot_exceed_what_was_paid(paid_payment):
     payment = paid_payment(amount="100.00")
-    refund_request(order_no=payment.order_no, amount=Decimal("60.00"), reason="r", reference="A", actor="test")
+    refund_request(out_trade_no=payment.out_trade_no, amount=Decimal("60.00"), reason="r", reference="A", actor="test")
 
     with pytest.raises(Conflict) as excinfo:
-        refund_request(order_no=payment.order_no, amount=Decimal("40.01"), reason="r", reference="B", actor="test")
+        refund_request(
+            out_trade_no=payment.out_trade_no, amount=Decimal("40.01"), reason="r", reference="B", actor="test"
+        )
 
     assert excinfo.value.code == "refund_exceeds_paid"
     assert excinfo.value.extra == {"paid": "100.00", "refunded": "60.00", "requested": "40.01"}
@@ -39,20 +41,28 @@ def test_refunds_cannot_exceed_what_was_paid(paid_payment):
 def test_unpaid_order_cannot_be_refunded(start_payment):
     payment = start_payment(amount="10.00")
     with pytest.raises(Conflict, match="exceed"):
-        refund_request(order_no=payment.order_no, amount=Decimal("1.00"), reason="", reference="X", actor="test")
+        refund_request(
+            out_trade_no=payment.out_trade_no, amount=Decimal("1.00"), reason="", reference="X", actor="test"
+        )
 
 
 @pytest.mark.django_db
 def test_refund_request_is_idempotent_by_reference(paid_payment):
     payment = paid_payment(amount="50.00")
-    first = refund_request(order_no=payment.order_no, amount=Decimal("20.00"), reason="r", reference="AS-1", actor="t")
-    again = refund_request(order_no=payment.order_no, amount=Decimal("20.00"), reason="r", reference="AS-1", actor="t")
+    first = refund_request(
+        out_trade_no=payment.out_trade_no, amount=Decimal("20.00"), reason="r", reference="AS-1", actor="t"
+    )
+    again = refund_request(
+        out_trade_no=payment.out_trade_no, amount=Decimal("20.00"), reason="r", reference="AS-1", actor="t"
+    )
 
     assert again.pk == first.pk
     assert refunds_total(payment.order_no) == Decimal("20.00")
     assert len(topics("refund.requested")) == 1
     with pytest.raises(Conflict) as excinfo:
-        refund_request(order_no=payment.order_no, amount=Decimal("25.00"), reason="r", reference="AS-1", actor="t")
+        refund_request(
+            out_trade_no=payment.out_trade_no, amount=Decimal("25.00"), reason="r", reference="AS-1", actor="t"
+        )
     assert excinfo.value.code == "refund_reference_reused"
 
 
@@ -60,7 +70,7 @@ def test_refund_request_is_idempotent_by_reference(paid_payment):
 def test_wechat_refund_goes_through_processing_to_succeeded(paid_payment):
     payment = paid_payment(provider="wechat", amount="80.00")
     refund = refund_request(
-        order_no=payment.order_no, amount=Decimal("30.00"), reason="damaged", reference="AS-2", actor="t"
+        out_trade_no=payment.out_trade_no, amount=Decimal("30.00"), reason="damaged", reference="AS-2", actor="t"
     )
 
     outbox_relay()  # the payments.refund_submit consumer calls the sandbox
@@ -81,7 +91,9 @@ def test_wechat_refund_goes_through_processing_to_succeeded(paid_payment):
 @pytest.mark.django_db
 def test_wechat_refund_callback_completes_the_refund(sandbox, paid_payment, post_notification):
     payment = paid_payment(provider="wechat", amount="80.00")
-    refund = refund_request(order_no=payment.order_no, amount=Decimal("80.00"), reason="", reference="AS-3", actor="t")
+    refund = refund_request(
+        out_trade_no=payment.out_trade_no, amount=Decimal("80.00"), reason="", reference="AS-3", actor="t"
+    )
     refund_submit(refund_id=refund.pk, actor="t")
     gateway_refund = sandbox.refunds[refund.out_refund_no]
     headers, body = sandbox._wechat_envelope(
@@ -103,7 +115,7 @@ def test_wechat_refund_callback_completes_the_refund(sandbox, paid_payment, post
 def test_alipay_refund_succeeds_on_the_synchronous_answer(sandbox, paid_payment):
     payment = paid_payment(provider="alipay", amount="99.90")
     refund = refund_request(
-        order_no=payment.order_no, amount=Decimal("99.90"), reason="", reference="cancel:AS-4", actor="t"
+        out_trade_no=payment.out_trade_no, amount=Decimal("99.90"), reason="", reference="cancel:AS-4", actor="t"
     )
 
     refund = refund_submit(refund_id=refund.pk, actor="t")
@@ -118,7 +130,9 @@ def test_alipay_refund_succeeds_on_the_synchronous_answer(sandbox, paid_payment)
 @pytest.mark.django_db
 def test_unreachable_provider_is_retried_with_backoff_then_fails(paid_payment, settings):
     payment = paid_payment(provider="wechat", amount="10.00")
-    refund = refund_request(order_no=payment.order_no, amount=Decimal("10.00"), reason="", reference="AS-5", actor="t")
+    refund = refund_request(
+        out_trade_no=payment.out_trade_no, amount=Decimal("10.00"), reason="", reference="AS-5", actor="t"
+    )
     settings.WECHATPAY_GATEWAY_URL = "http://127.0.0.1:9"  # nothing listens on the discard port
     settings.REFUND_MAX_ATTEMPTS = 3
 
@@ -147,7 +161,19 @@ def test_concurrent_refunds_never_exceed_the_paid_amount(paid_payment):
     def ask(index: int) -> None:
         try:
             barrier.wait()
-            refund_request(order_no=order_no, amount=Decimal("30.00"), reason="", reference=f"C-{index}", actor="t")
+            # Half name the trade, half refund the order: both decide under the payment's lock.
+            if index % 2:
+                refund_request(
+                    out_trade_no=payment.out_trade_no,
+                    amount=Decimal("30.00"),
+                    reason="",
+                    reference=f"C-{index}",
+                    actor="t",
+                )
+            else:
+                refund_request_for_order(
+                    order_no=order_no, amount=Decimal("30.00"), reason="", reference=f"C-{index}", actor="t"
+                )
             outcomes.append("ok")
         except Conflict as exc:
             outcomes.append(exc.code)

@@ -39,7 +39,7 @@ def test_a_restarted_sandbox_refunds_a_payment_made_before_the_restart(sandbox, 
     gateway, server = restart(sandbox, state_file, settings)
     try:
         refund = refund_request(
-            order_no=payment.order_no, amount=Decimal("88.00"), reason="", reference="R1", actor="t"
+            out_trade_no=payment.out_trade_no, amount=Decimal("88.00"), reason="", reference="R1", actor="t"
         )
         refund = refund_submit(refund_id=refund.pk, actor="t")
     finally:
@@ -70,7 +70,7 @@ def test_a_payment_recorded_by_the_demo_seed_can_be_refunded(sandbox, tmp_path, 
     gateway, server = restart(sandbox, state_file, settings)
     try:
         refund = refund_request(
-            order_no=payment.order_no, amount=Decimal("20.00"), reason="", reference="R2", actor="t"
+            out_trade_no=payment.out_trade_no, amount=Decimal("20.00"), reason="", reference="R2", actor="t"
         )
         refund = refund_submit(refund_id=refund.pk, actor="t")
     finally:

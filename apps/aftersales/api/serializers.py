@@ -1,10 +1,20 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from apps.aftersales.models import AfterSale, AfterSaleLine, AfterSaleLog, AfterSaleType
+from apps.aftersales.models import AfterSale, AfterSaleLine, AfterSaleLog, AfterSaleStatus, AfterSaleType
+from apps.core.api.params import ChoiceListField, QueryParamsSerializer
+
+
+class AfterSaleListParamsSerializer(QueryParamsSerializer):
+    passthrough = ("cursor", "page_size")
+    order_no = serializers.CharField(required=False, max_length=32)
+    status = ChoiceListField(choices=AfterSaleStatus.choices, required=False)
 
 
 class AfterSaleLineInputSerializer(serializers.Serializer):
+    # Read by the OpenAPI schema: each line names exactly one of these.
+    one_of_required = (("order_line_id",), ("sku_id",))
+
     order_line_id = serializers.IntegerField(required=False, min_value=1)
     sku_id = serializers.IntegerField(required=False, min_value=1, help_text=_("Instead of order_line_id."))
     quantity = serializers.IntegerField(min_value=1, max_value=10000)

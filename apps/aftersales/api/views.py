@@ -5,10 +5,8 @@ after-sale or order answers 404 as if it did not exist.
 """
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,11 +14,13 @@ from apps.aftersales.api.serializers import (
     AfterSaleCancelInputSerializer,
     AfterSaleCreateInputSerializer,
     AfterSaleListItemOutputSerializer,
+    AfterSaleListParamsSerializer,
     AfterSaleOutputSerializer,
     AfterSaleReturnShipmentInputSerializer,
 )
+from apps.aftersales.error_codes import AfterSaleErrorCode
 from apps.aftersales.models import AfterSaleSource
-from apps.aftersales.selectors import AfterSaleFilter, aftersale_get, aftersale_lines_from_skus, aftersale_list
+from apps.aftersales.selectors import aftersale_get, aftersale_lines_from_skus, aftersale_list
 from apps.aftersales.services.aftersales import (
     AfterSaleLineInput,
     aftersale_cancel,
@@ -28,8 +28,9 @@ from apps.aftersales.services.aftersales import (
     aftersale_return_shipment,
 )
 from apps.core.api.pagination import CursorPagination
-from apps.core.api.scoping import caller_shop, operator_name
+from apps.core.api.scoping import operator_name
 from apps.core.idempotency import idempotent
+from apps.shops.authentication import caller_shop
 
 
 class IsStaffOrShop(permissions.BasePermission):
@@ -54,23 +55,39 @@ class AfterSaleApi(APIView):
 class AfterSaleListCreateApi(AfterSaleApi):
     """``GET``: the caller's after-sales, newest first, cursor-paginated. ``POST``: open one."""
 
+    pagination_class = CursorPagination
+    error_codes = {
+        "post": {
+            404: [AfterSaleErrorCode.ORDER_NOT_FOUND],
+            409: [AfterSaleErrorCode.INVALID_STATUS, AfterSaleErrorCode.ORDER_NOT_SHIPPED, "insufficient_stock"],
+            422: [
+                AfterSaleErrorCode.ORDER_NOT_ELIGIBLE,
+                AfterSaleErrorCode.INVALID_LINES,
+                AfterSaleErrorCode.EXCHANGE_SKU_NOT_FOUND,
+                AfterSaleErrorCode.EXCHANGE_SKU_INACTIVE,
+                AfterSaleErrorCode.QUANTITY_EXCEEDS_RETURNABLE,
+                AfterSaleErrorCode.AMOUNT_EXCEEDS_REFUNDABLE,
+                AfterSaleErrorCode.INVALID_AMOUNT,
+            ],
+        }
+    }
+
     @extend_schema(
         operation_id="aftersale_list",
-        parameters=[
-            OpenApiParameter("order_no", OpenApiTypes.STR, description="Order number"),
-            OpenApiParameter("status", OpenApiTypes.STR, many=True, description="After-sale status (repeatable)"),
-            OpenApiParameter("cursor", OpenApiTypes.STR),
-            OpenApiParameter("page_size", OpenApiTypes.INT),
-        ],
+        parameters=[AfterSaleListParamsSerializer],
         responses={200: AfterSaleListItemOutputSerializer(many=True)},
         summary=_("The caller's after-sales, newest first"),
     )
     def get(self, request):
-        filterset = AfterSaleFilter(request.query_params, queryset=aftersale_list(shop_id=self.shop_id()))
-        if not filterset.is_valid():
-            raise ValidationError(filterset.errors)
-        paginator = CursorPagination()
-        page = paginator.paginate_queryset(filterset.qs, request, view=self)
+        params = AfterSaleListParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        queryset = aftersale_list(
+            shop_id=self.shop_id(),
+            order_no=params.validated_data.get("order_no", ""),
+            statuses=tuple(params.validated_data.get("status", ())),
+        )
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(AfterSaleListItemOutputSerializer(page, many=True).data)
 
     @extend_schema(
@@ -112,6 +129,8 @@ class AfterSaleListCreateApi(AfterSaleApi):
 
 
 class AfterSaleDetailApi(AfterSaleApi):
+    error_codes = {"get": {404: [AfterSaleErrorCode.AFTERSALE_NOT_FOUND]}}
+
     @extend_schema(
         operation_id="aftersale_get",
         responses={200: AfterSaleOutputSerializer},
@@ -122,6 +141,14 @@ class AfterSaleDetailApi(AfterSaleApi):
 
 
 class AfterSaleCancelApi(AfterSaleApi):
+    error_codes = {
+        "post": {
+            404: [AfterSaleErrorCode.AFTERSALE_NOT_FOUND],
+            409: [AfterSaleErrorCode.INVALID_STATUS, "invalid_transition"],
+            403: [AfterSaleErrorCode.NOT_REQUESTER],
+        }
+    }
+
     @extend_schema(
         operation_id="aftersale_cancel",
         request=AfterSaleCancelInputSerializer,
@@ -141,6 +168,14 @@ class AfterSaleCancelApi(AfterSaleApi):
 
 
 class AfterSaleReturnShipmentApi(AfterSaleApi):
+    error_codes = {
+        "post": {
+            404: [AfterSaleErrorCode.AFTERSALE_NOT_FOUND],
+            409: [AfterSaleErrorCode.INVALID_STATUS, AfterSaleErrorCode.RETURN_ALREADY_SENT, "invalid_transition"],
+            403: [AfterSaleErrorCode.NOT_REQUESTER],
+        }
+    }
+
     @extend_schema(
         operation_id="aftersale_return_shipment",
         request=AfterSaleReturnShipmentInputSerializer,

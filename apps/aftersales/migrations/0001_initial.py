@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('channels', '0001_initial'),
+        ('shops', '0001_initial'),
         ('inventory', '0001_initial'),
         ('orders', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
                 ('completed_at', models.DateTimeField(blank=True, null=True, verbose_name='completed at')),
                 ('order', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='aftersales', to='orders.order', verbose_name='order')),
                 ('receiving_warehouse', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.warehouse', verbose_name='receiving warehouse')),
-                ('shop', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='channels.shop', verbose_name='shop')),
+                ('shop', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='shops.shop', verbose_name='shop')),
             ],
             options={
                 'verbose_name': 'after-sale',

@@ -19,6 +19,7 @@ from apps.aftersales.models import (
     WorkOrderComment,
 )
 from apps.core.alerts import alert_raise, alert_resolve
+from apps.core.db import skip_locked
 from apps.core.exceptions import Conflict, NotFound, Unprocessable
 from apps.core.numbers import next_number
 from apps.orders.models import Order
@@ -169,7 +170,7 @@ def workorders_escalate_overdue(*, actor: str = "system:beat", now: datetime | N
     escalated = []
     with transaction.atomic():
         candidates = (
-            WorkOrder.objects.select_for_update(skip_locked=True)
+            WorkOrder.objects.select_for_update(skip_locked=skip_locked())
             .filter(status__in=ACTIVE_WORKORDER_STATUSES, due_at__lte=now)
             .order_by("pk")
         )

@@ -16,7 +16,7 @@ from apps.channels.adapters.douyin import DouyinAdapter
 from apps.channels.adapters.jd import JdAdapter
 from apps.channels.adapters.tmall import TmallAdapter
 from apps.channels.adapters.wechat import WechatAdapter
-from apps.channels.models import Platform
+from apps.shops.models import Platform
 
 ADAPTERS: dict[str, type[PlatformAdapter]] = {
     Platform.TMALL: TmallAdapter,

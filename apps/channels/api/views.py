@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -9,8 +9,9 @@ from rest_framework.views import APIView
 from apps.channels import services
 from apps.channels.api.serializers import PushResponseSerializer
 from apps.channels.error_codes import ChannelErrorCode
-from apps.core.api.scoping import caller_shop, operator_name
+from apps.core.api.scoping import operator_name
 from apps.core.exceptions import ApplicationError
+from apps.shops.authentication import caller_shop
 
 
 class RawOrderPushApi(APIView):
@@ -20,15 +21,19 @@ class RawOrderPushApi(APIView):
     are stored as raw orders and answered 202 before conversion, which a worker does next.
     """
 
+    rate_limit_kind = "push"
+    error_codes = {
+        "post": {
+            400: [ChannelErrorCode.PUSH_NOT_SUPPORTED, ChannelErrorCode.BATCH_TOO_LARGE],
+            403: [ChannelErrorCode.SHOP_MISMATCH],
+            422: [ChannelErrorCode.INVALID_PAYLOAD],
+        }
+    }
+
     @extend_schema(
         operation_id="channels_orders_push",
         request=OpenApiTypes.OBJECT,
-        responses={
-            202: PushResponseSerializer,
-            401: OpenApiResponse(description=_("Missing, stale, replayed or wrong signature.")),
-            403: OpenApiResponse(description=_("The signed shop is not this shop.")),
-            422: OpenApiResponse(description=_("An order could not be understood; nothing was stored.")),
-        },
+        responses={202: PushResponseSerializer},
     )
     def post(self, request, shop_code: str):
         shop = caller_shop(request)

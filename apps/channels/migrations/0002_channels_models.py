@@ -6,28 +6,15 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
 
+    initial = True
+
     dependencies = [
-        ('channels', '0001_initial'),
+        ('shops', '0001_initial'),
         ('inventory', '0002_transfer'),
         ('orders', '0002_ordermoneyevent'),
     ]
 
     operations = [
-        migrations.AddField(
-            model_name='shop',
-            name='api_url',
-            field=models.URLField(blank=True, help_text="Leave empty for the platform's public endpoint.", verbose_name='platform API URL'),
-        ),
-        migrations.AddField(
-            model_name='shop',
-            name='last_pull_at',
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name='last pull started'),
-        ),
-        migrations.AddField(
-            model_name='shop',
-            name='pull_failures',
-            field=models.PositiveIntegerField(default=0, editable=False, verbose_name='consecutive pull failures'),
-        ),
         migrations.CreateModel(
             name='SkuMapping',
             fields=[
@@ -40,7 +27,7 @@ class Migration(migrations.Migration):
                 ('last_pushed_at', models.DateTimeField(blank=True, editable=False, null=True, verbose_name='last pushed at')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
                 ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('shop', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sku_mappings', to='channels.shop', verbose_name='shop')),
+                ('shop', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sku_mappings', to='shops.shop', verbose_name='shop')),
                 ('sku', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.sku', verbose_name='SKU')),
             ],
             options={
@@ -58,7 +45,7 @@ class Migration(migrations.Migration):
                 ('error', models.TextField(blank=True, verbose_name='error')),
                 ('created_at', models.DateTimeField(auto_now_add=True, db_index=True, verbose_name='time')),
                 ('mapping', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stock_pushes', to='channels.skumapping', verbose_name='SKU mapping')),
-                ('shop', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stock_pushes', to='channels.shop', verbose_name='shop')),
+                ('shop', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stock_pushes', to='shops.shop', verbose_name='shop')),
             ],
             options={
                 'verbose_name': 'stock push',
@@ -78,7 +65,7 @@ class Migration(migrations.Migration):
                 ('orders_pulled', models.PositiveIntegerField(default=0, verbose_name='orders pulled')),
                 ('status', models.CharField(choices=[('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='running', max_length=16, verbose_name='status')),
                 ('error', models.TextField(blank=True, verbose_name='error')),
-                ('shop', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pull_runs', to='channels.shop', verbose_name='shop')),
+                ('shop', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pull_runs', to='shops.shop', verbose_name='shop')),
             ],
             options={
                 'verbose_name': 'pull run',
@@ -106,7 +93,7 @@ class Migration(migrations.Migration):
                 ('received_at', models.DateTimeField(auto_now_add=True, verbose_name='received at')),
                 ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
                 ('order', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='orders.order', verbose_name='order')),
-                ('shop', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='raw_orders', to='channels.shop', verbose_name='shop')),
+                ('shop', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='raw_orders', to='shops.shop', verbose_name='shop')),
             ],
             options={
                 'verbose_name': 'raw platform order',
@@ -131,7 +118,7 @@ class Migration(migrations.Migration):
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
                 ('succeeded_at', models.DateTimeField(blank=True, null=True, verbose_name='succeeded at')),
                 ('order', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='orders.order', verbose_name='order')),
-                ('shop', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='write_backs', to='channels.shop', verbose_name='shop')),
+                ('shop', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='write_backs', to='shops.shop', verbose_name='shop')),
             ],
             options={
                 'verbose_name': 'shipment write-back',

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("channels", "0003_shop_access_token"),
+        ("channels", "0002_channels_models"),
     ]
 
     operations = [

@@ -10,6 +10,7 @@ from apps.channels.services.conversion import (
 from apps.channels.services.mappings import shop_set_app_secret, sku_mapping_save
 from apps.channels.services.pull import shop_pull, shops_due_for_pull
 from apps.channels.services.raw_orders import Outcome, SaveResult, raw_orders_receive, raw_orders_save
+from apps.channels.services.retention import channel_records_purge
 from apps.channels.services.stock_sync import (
     sellable_quantities,
     shops_for_full_sync,
@@ -25,6 +26,7 @@ __all__ = [
     "Outcome",
     "SaveResult",
     "access_tokens_check_expiry",
+    "channel_records_purge",
     "raw_orders_convert_batch",
     "raw_orders_ignore",
     "raw_orders_receive",

@@ -1,9 +1,10 @@
 """Raw platform orders -> formal orders, in batches.
 
 A batch reads its raw orders, the SKU mappings and the already linked orders in three
-queries. Its new paid orders are then created together, in one transaction with a number
-of queries that does not grow with the batch (``orders_create_paid_batch``): a draft the
-orders app refuses, or one with an unmapped SKU, is recorded as failed and the others go on.
+queries. Its new paid orders are then created together by the orders app's one writer
+(``orders_create``, the same that creates an API order), with a number of queries that does
+not grow with the batch: a draft the orders app refuses, or one with an unmapped SKU, is
+recorded as failed and the others go on.
 Every other raw order (an update of a converted one, a locked, unpaid or cancelled one, a new
 one that already carries a refund request), and the new ones too if their batch fails as a
 whole, is converted in its own transaction. Raw
@@ -17,7 +18,7 @@ Decisions:
 - Unmapped SKUs fail with ``unmapped_sku``; saving the mapping re-queues those orders (and
   the hourly compensation re-queues them after a mapping of the shop changed).
 - Short stock never fails a paid order: the buyer has paid, so it is created without a
-  reservation and held as out of stock (``order_create(on_shortage="hold")``, hold reason
+  reservation and held as out of stock (``OrderDraft(on_shortage="hold")``, hold reason
   ``out_of_stock``, one ``out_of_stock`` alert per SKU); the orders beat job
   ``orders.retry_out_of_stock`` moves it on once stock is received.
 - Other failures (an inactive SKU, an order the orders app refuses to change yet) are
@@ -61,31 +62,35 @@ from apps.channels.adapters import NormalizedOrder, NormalizedRefund, Normalized
 from apps.channels.error_codes import ChannelErrorCode
 from apps.channels.models import RawOrder, SkuMapping
 from apps.core.alerts import alert_raise, alert_resolve
+from apps.core.db import skip_locked
 from apps.core.exceptions import ApplicationError
 from apps.core.outbox import outbox_publish
-from apps.orders.models import Order, OrderStatus
+from apps.orders.models import (
+    NOT_SHIPPED_STATUSES,
+    SHIPPED_STATUSES,
+    Order,
+    OrderStatus,
+    refunds_cover_payment,
+)
 from apps.orders.services import (
     ON_SHORTAGE_HOLD,
     PLATFORM_LOCKED,
+    OrderDraft,
     OrderLineInput,
     PaidInput,
-    PaidOrderDraft,
     RecipientInput,
     order_cancel,
-    order_create,
     order_hold,
     order_record_refund,
     order_remove_hold_reason,
     order_request_refund,
     order_update_address,
-    orders_create_paid_batch,
+    orders_create,
 )
 
 logger = logging.getLogger(__name__)
 
 S = OrderStatus
-NOT_SHIPPED = {S.PENDING_PAYMENT, S.PAID, S.ON_HOLD, S.PENDING_SHIPMENT}
-AFTER_SHIPMENT = {S.SHIPPED, S.DELIVERING, S.DELIVERY_FAILED, S.DELIVERED, S.COMPLETED}
 
 
 class ConversionFailed(Exception):
@@ -157,7 +162,7 @@ def raw_orders_convert_batch(
         try:
             with transaction.atomic():
                 locked = (
-                    RawOrder.objects.select_for_update(skip_locked=True)
+                    RawOrder.objects.select_for_update(skip_locked=skip_locked())
                     .filter(pk=raw.pk, payload_hash=raw.payload_hash, status=RawOrder.Status.PENDING)
                     .first()
                 )
@@ -226,8 +231,9 @@ def _lines_for(raw: RawOrder, normalized: NormalizedOrder, mappings: dict) -> li
     return lines
 
 
-def _draft(raw: RawOrder, normalized: NormalizedOrder, lines: list[OrderLineInput]) -> PaidOrderDraft:
-    return PaidOrderDraft(
+def _draft(raw: RawOrder, normalized: NormalizedOrder, lines: list[OrderLineInput]) -> OrderDraft:
+    """The order a paid platform order becomes: platform prices, held when short of stock."""
+    return OrderDraft(
         shop=raw.shop,
         buyer_id=normalized.buyer_id or f"{raw.shop.platform}:{raw.platform_order_id}",
         lines=lines,
@@ -237,13 +243,14 @@ def _draft(raw: RawOrder, normalized: NormalizedOrder, lines: list[OrderLineInpu
         discount_amount=normalized.discount_amount,
         shipping_fee=normalized.shipping_fee,
         buyer_message=normalized.buyer_message,
+        on_shortage=ON_SHORTAGE_HOLD,
     )
 
 
 def _convert_new_paid(
     raws: list[RawOrder], parsed: dict[int, NormalizedOrder], *, mappings: dict, actor: str, report: ConversionReport
 ) -> set[int]:
-    """Create the orders of new paid raw orders together (``orders_create_paid_batch``):
+    """Create the orders of new paid raw orders together (``orders_create``):
     a fixed number of queries for the batch. Returns the raw orders settled here; the rest
     (the batch failed as a whole, or a raw order changed meanwhile) go one by one.
     """
@@ -253,11 +260,11 @@ def _convert_new_paid(
         with transaction.atomic():
             locked = {
                 row.pk: row
-                for row in RawOrder.objects.select_for_update(skip_locked=True).filter(
+                for row in RawOrder.objects.select_for_update(skip_locked=skip_locked()).filter(
                     pk__in=[raw.pk for raw in raws], status=RawOrder.Status.PENDING
                 )
             }
-            batch: list[tuple[RawOrder, PaidOrderDraft]] = []
+            batch: list[tuple[RawOrder, OrderDraft]] = []
             for raw in raws:
                 row = locked.get(raw.pk)
                 if row is None or row.payload_hash != raw.payload_hash:
@@ -267,7 +274,7 @@ def _convert_new_paid(
                     batch.append((row, _draft(row, parsed[raw.pk], _lines_for(row, parsed[raw.pk], mappings))))
                 except ConversionFailed as exc:
                     failures.append((row, exc))
-            results = orders_create_paid_batch([draft for _row, draft in batch], actor=actor)
+            results = orders_create([draft for _row, draft in batch], actor=actor)
             for (row, _unused), result in zip(batch, results, strict=True):
                 if isinstance(result, ApplicationError):
                     failures.append(
@@ -367,20 +374,9 @@ def _convert_locked(
             error=_("Already shipped on the platform before it reached the OMS; not imported."),
         )
         return "ignored"
-    lines = _lines_for(raw, normalized, mappings)
-    order = order_create(
-        shop=raw.shop,
-        buyer_id=normalized.buyer_id or f"{raw.shop.platform}:{raw.platform_order_id}",
-        lines=lines,
-        recipient=_recipient(normalized),
-        discount_amount=normalized.discount_amount,
-        shipping_fee=normalized.shipping_fee,
-        buyer_message=normalized.buyer_message,
-        platform_order_id=raw.platform_order_id,
-        paid=PaidInput(amount=normalized.paid_amount, paid_at=normalized.paid_at, method=raw.shop.platform),
-        on_shortage=ON_SHORTAGE_HOLD,
-        actor=actor,
-    )
+    (order,) = orders_create([_draft(raw, normalized, _lines_for(raw, normalized, mappings))], actor=actor)
+    if isinstance(order, ApplicationError):
+        raise order
     new_refunds = _new_refunds(raw, normalized)
     if new_refunds and _apply_refunds(raw, new_refunds, order=order, actor=actor):
         _finish(raw, status=RawOrder.Status.CONVERTED, order=order)
@@ -409,9 +405,9 @@ def _apply_update(raw: RawOrder, normalized: NormalizedOrder, *, order: Order, a
     the raw order when something the platform asked for could not be done ("" otherwise)."""
     order = Order.objects.get(pk=order.pk)  # the batch read may be stale; FSM fields cannot be refreshed
     if normalized.status == NormalizedStatus.CANCELLED:
-        if order.status in NOT_SHIPPED:
+        if order.status in NOT_SHIPPED_STATUSES:
             _cancel(order, actor=actor, reason=_("Cancelled on the platform."))
-        elif order.status in AFTER_SHIPMENT:
+        elif order.status in SHIPPED_STATUSES:
             _hand_to_aftersales(raw, order=order, refunds=normalized.refunds)
         return ""
     # Refunds first: a platform usually locks an order while a refund it carries is pending.
@@ -420,7 +416,7 @@ def _apply_update(raw: RawOrder, normalized: NormalizedOrder, *, order: Order, a
         return ""
     if normalized.status == NormalizedStatus.LOCKED:
         return _lock(raw, normalized, order=order, actor=actor)
-    if not new_refunds and order.status in NOT_SHIPPED and _address_changed(order, normalized):
+    if not new_refunds and order.status in NOT_SHIPPED_STATUSES and _address_changed(order, normalized):
         order_update_address(order_no=order.order_no, recipient=_recipient(normalized), actor=actor)
     if normalized.status == NormalizedStatus.PAID:
         _unlock(normalized, order=order, actor=actor)
@@ -441,11 +437,11 @@ def _apply_refunds(raw: RawOrder, refunds: list[NormalizedRefund], *, order: Ord
     ids are recorded on the raw order, so each is acted on once.
     """
     requested = sum((refund.amount for refund in refunds), start=order.refunded_amount)
-    if order.status in NOT_SHIPPED and requested >= order.paid_amount:
+    if order.status in NOT_SHIPPED_STATUSES and refunds_cover_payment(paid=order.paid_amount, refunded=requested):
         _cancel(order, actor=actor, reason=_("Refunded on the platform before shipment."))
         raw.aftersale_refund_ids = [*raw.aftersale_refund_ids, *(r.platform_refund_id for r in refunds)]
         return True
-    if order.status in NOT_SHIPPED | AFTER_SHIPMENT:
+    if order.status in NOT_SHIPPED_STATUSES | SHIPPED_STATUSES:
         _hand_to_aftersales(raw, order=order, refunds=refunds)
     return False
 

@@ -4,7 +4,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.channels.error_codes import ChannelErrorCode
-from apps.channels.models import RawOrder, Shop, SkuMapping
+from apps.channels.models import RawOrder, SkuMapping
+from apps.shops.models import Shop
 
 
 def sku_mapping_save(*, mapping: SkuMapping, actor: str) -> tuple[SkuMapping, int]:

@@ -30,9 +30,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.channels.adapters import ADAPTERS, AdapterError, adapter_for
-from apps.channels.models import PullRun, RawOrder, Shop
+from apps.channels.models import PullRun, RawOrder
 from apps.channels.services.raw_orders import raw_orders_save, raw_orders_save_unreadable, raw_orders_with_stored
 from apps.core.alerts import alert_raise, alert_resolve
+from apps.shops.models import Shop
 
 logger = logging.getLogger(__name__)
 

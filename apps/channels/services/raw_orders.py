@@ -18,9 +18,10 @@ from django.utils.translation import gettext as _
 
 from apps.channels.adapters import NormalizedOrder, PayloadError, adapter_for
 from apps.channels.error_codes import ChannelErrorCode
-from apps.channels.models import RawOrder, Shop
+from apps.channels.models import RawOrder
 from apps.core.db import retry_on_deadlock
 from apps.core.exceptions import ApplicationError, Unprocessable
+from apps.shops.models import Shop
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.channels.adapters import ADAPTERS, AdapterError, StockItem, adapter_for
-from apps.channels.models import Shop, SkuMapping, StockPush
+from apps.channels.models import SkuMapping, StockPush
 from apps.inventory.selectors import reservable_by_sku
+from apps.shops.models import Shop
 
 logger = logging.getLogger(__name__)
 

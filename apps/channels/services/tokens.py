@@ -14,9 +14,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.channels.adapters import ADAPTERS
-from apps.channels.models import Shop
 from apps.core.alerts import alert_raise, alert_resolve
 from apps.core.models import Alert
+from apps.shops.models import Shop
 
 logger = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ PUSHING = {"douyin", "wechat"}
 
 
 def load_shops(simulator, base_url: str) -> dict:
-    from apps.channels.models import Shop
     from apps.channels.simulator.platforms import SimSku
+    from apps.shops.models import Shop
 
     shops = {}
     for shop in Shop.objects.filter(is_active=True, api_url__startswith=base_url).prefetch_related("sku_mappings__sku"):

@@ -7,3 +7,5 @@ class ApiErrorCode(StrEnum):
     INVALID_CURSOR = "invalid_cursor"
     REQUEST_TOO_LARGE = "request_too_large"
     BAD_REQUEST = "bad_request"
+    REQUEST_LINE_TOO_LONG = "request_line_too_long"
+    REQUEST_HEADER_TOO_LARGE = "request_header_too_large"

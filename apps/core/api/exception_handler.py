@@ -1,5 +1,7 @@
 """Every API error has the shape {"code": "...", "message": "...", "details": {...}}."""
 
+import logging
+
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -9,17 +11,26 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core.api.error_codes import ApiErrorCode
+from apps.core.dependencies import as_dependency_error
 from apps.core.error_codes import CoreErrorCode
 from apps.core.exceptions import ApplicationError
 
+logger = logging.getLogger(__name__)
 
-def error_response(code: str, message: str, details: dict | None = None, *, status_code: int) -> Response:
-    return Response({"code": code, "message": message, "details": details or {}}, status=status_code)
+
+def error_response(
+    code: str, message: str, details: dict | None = None, *, status_code: int, headers: dict | None = None
+) -> Response:
+    return Response({"code": code, "message": message, "details": details or {}}, status=status_code, headers=headers)
 
 
 def exception_handler(exc, context):
+    outage = as_dependency_error(exc)
+    if outage is not None:
+        logger.warning("API request failed: %s is unavailable", outage.extra["dependency"], exc_info=exc)
+        exc = outage
     if isinstance(exc, ApplicationError):
-        return error_response(exc.code, exc.message, exc.extra, status_code=exc.status_code)
+        return error_response(exc.code, exc.message, exc.extra, status_code=exc.status_code, headers=exc.headers)
     if isinstance(exc, TransitionNotAllowed):
         return error_response(
             CoreErrorCode.INVALID_TRANSITION,

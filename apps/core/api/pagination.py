@@ -46,6 +46,16 @@ class CursorPagination(pagination.CursorPagination):
             )
         return min(size, self.max_page_size)
 
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"]["minimum"] = 1
+                parameter["description"] = "Results per page, 1 or more (above 200 serves 200)."
+            elif parameter["name"] == self.cursor_query_param:
+                parameter["description"] = "Opaque: send back the cursor of a page's next or previous link."
+        return parameters
+
     def decode_cursor(self, request):
         try:
             cursor = super().decode_cursor(request)

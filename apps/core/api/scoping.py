@@ -1,13 +1,14 @@
-"""Who is calling: a staff user (sees every shop) or a shop's app (sees only its own)."""
+"""Who is calling: a staff user, or an app behind a signed request (``SignedCaller``).
 
+Which shop a signed request acts as is the shops app's to say (``apps.shops.authentication.
+caller_shop``); the kernel only names the caller.
+"""
 
-def caller_shop(request):
-    """The Shop a signed request acts as, or None for a staff session."""
-    return getattr(request.user, "shop", None)
+from apps.core.api.authentication import SignedCaller
 
 
 def operator_name(request) -> str:
-    shop = caller_shop(request)
-    if shop is not None:
-        return f"shop:{shop.code}"
-    return getattr(request.user, "username", "") or "anonymous"
+    user = getattr(request, "user", None)
+    if isinstance(user, SignedCaller):
+        return str(user)
+    return getattr(user, "username", "") or "anonymous"

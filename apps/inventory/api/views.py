@@ -12,9 +12,10 @@ from rest_framework import permissions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api.scoping import caller_shop
 from apps.inventory.api.serializers import SkuStockOutputSerializer
+from apps.inventory.error_codes import InventoryErrorCode
 from apps.inventory.selectors import sku_get_by_code, sku_sellable_stock_rows, sku_stock_rows
+from apps.shops.authentication import caller_shop
 
 
 class IsStaffOrShop(permissions.BasePermission):
@@ -26,6 +27,7 @@ class IsStaffOrShop(permissions.BasePermission):
 
 class SkuStockApi(APIView):
     permission_classes = [permissions.IsAuthenticated, IsStaffOrShop]
+    error_codes = {"get": {404: [InventoryErrorCode.SKU_NOT_FOUND]}}
 
     @extend_schema(
         operation_id="sku_stock",

@@ -9,6 +9,9 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
+        # The shop's warehouse list (created by channels 0001 before the shop had its own app)
+        # is inventory's now, so it is created here, after the shop.
+        ('shops', '0001_initial'),
     ]
 
     operations = [
@@ -120,5 +123,22 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name='stock',
             constraint=models.CheckConstraint(condition=models.Q(('reserved__lte', models.F('on_hand'))), name='stock_reserved_within_on_hand'),
+        ),
+        migrations.CreateModel(
+            name='ShopWarehouse',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('shop', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='shops.shop')),
+                ('warehouse', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='inventory.warehouse')),
+            ],
+            options={
+                'db_table': 'channels_shop_warehouses',
+                'unique_together': {('shop', 'warehouse')},
+            },
+        ),
+        migrations.AddField(
+            model_name='warehouse',
+            name='shops',
+            field=models.ManyToManyField(blank=True, related_name='warehouses', through='inventory.ShopWarehouse', to='shops.shop', verbose_name='shops'),
         ),
     ]

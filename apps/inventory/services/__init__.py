@@ -10,10 +10,9 @@ from apps.inventory.domain import (
     Shortage,
     StockRequest,
 )
-from apps.inventory.gate import gate_check
+from apps.inventory.gate import gate_check, gate_check_codes
 from apps.inventory.selectors import reservations_for
 from apps.inventory.services.alerts import stock_low_alerts_scan
-from apps.inventory.services.batch import BatchRaced, BatchReservation, ReserveItem, stock_reserve_many
 from apps.inventory.services.movements import (
     stock_adjust,
     stock_receive,
@@ -21,28 +20,39 @@ from apps.inventory.services.movements import (
     stock_transfer_receive,
     stock_transfer_ship,
 )
+from apps.inventory.services.planning import (
+    BatchReservation,
+    ReservationPlan,
+    ReserveItem,
+    stock_plan,
+    stock_plan_abandon,
+    stock_plan_record,
+    stock_plan_take,
+)
 from apps.inventory.services.reservations import (
     reservation_claims_purge,
     stock_consume,
     stock_reallocate,
     stock_release,
     stock_reserve,
+    stock_reserve_many,
     stock_resource,
 )
 from apps.inventory.sourcing import sourcing_plan, warehouses_to_leave, warehouses_to_leave_many
 
 __all__ = [
     "Allocation",
-    "BatchRaced",
     "BatchReservation",
     "Destination",
     "Inspection",
     "InsufficientStock",
     "Package",
+    "ReservationPlan",
     "ReserveItem",
     "Shortage",
     "StockRequest",
     "gate_check",
+    "gate_check_codes",
     "reservation_claims_purge",
     "reservations_for",
     "retry_on_deadlock",
@@ -50,6 +60,10 @@ __all__ = [
     "stock_adjust",
     "stock_consume",
     "stock_low_alerts_scan",
+    "stock_plan",
+    "stock_plan_abandon",
+    "stock_plan_record",
+    "stock_plan_take",
     "stock_reallocate",
     "stock_receive",
     "stock_release",

@@ -1,13 +1,17 @@
 """Reservations: reserve, release, consume (on shipment) and reallocate.
 
-Every stock change here is one conditional UPDATE over all touched rows
-(``WHERE id IN (...) AND on_hand >= reserved + n``, n per row by CASE), which InnoDB applies
-in primary-key order, so two orders touching the same SKUs in opposite line order lock them
-in the same order. The row count tells whether every row passed its guard.
+``stock_reserve`` (one reference) and ``stock_reserve_many`` (a batch) lock each reference's
+claim row, return what it already holds, and reserve the rest through the plan-then-write
+path of ``services.planning``. Release, consume and reallocate change stock with per-row
+guarded UPDATEs under row locks (``WHERE id IN (...) AND ...``, n per row by CASE), which
+InnoDB applies in primary-key order.
 """
 
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
+from dataclasses import replace
 from datetime import timedelta
 
 from django.db import connection, transaction
@@ -17,9 +21,10 @@ from django.utils.translation import gettext as _
 
 from apps.core.db import retry_on_deadlock
 from apps.core.exceptions import Conflict, NotFound, Unprocessable
-from apps.inventory.domain import Allocation, Destination, Shortage, StockRequest
+from apps.core.outbox import outbox_publish_many
+from apps.inventory.domain import Allocation, Destination, InsufficientStock, Shortage, StockRequest
 from apps.inventory.error_codes import InventoryErrorCode
-from apps.inventory.gate import gate_admit, gate_forget, gate_give_back, gate_shift
+from apps.inventory.gate import gate_forget, gate_give_back, gate_shift
 from apps.inventory.models import Reservation, ReservationClaim, Sku, Stock, StockMovement, Warehouse
 from apps.inventory.selectors import reservations_for
 from apps.inventory.services.common import (
@@ -27,14 +32,20 @@ from apps.inventory.services.common import (
     publish_stock_changed,
     shift_gate_on_commit,
 )
+from apps.inventory.services.planning import (
+    BatchReservation,
+    ReservationPlan,
+    ReserveItem,
+    _check_requests,
+    _movements,
+    _plan,
+    stock_gate_admit,
+    stock_plan_record,
+    stock_plan_take,
+)
 from apps.inventory.sourcing import NoPlan, candidate_stocks, insufficient_stock, needs_of, plan_packages
 
-# How often a reservation re-plans when a competitor took the stock between read and UPDATE.
-RACE_ATTEMPTS = 3
-
-
-class _Raced(Exception):
-    """The conditional UPDATE matched fewer rows than planned: re-read and plan again."""
+logger = logging.getLogger(__name__)
 
 
 def _per_row(deltas: dict[int, int]) -> Case:
@@ -49,23 +60,6 @@ def _add_reserved(deltas: dict[int, int]) -> int:
     )
 
 
-def reservation_rows(reference: str, allocations: Iterable[Allocation], by_place: dict) -> list[Reservation]:
-    """Unsaved reservations of ``reference``; ``by_place`` maps (sku_id, warehouse_id) to its stock."""
-    return [
-        Reservation(
-            reference=reference,
-            line_reference=a.line_reference,
-            stock_id=by_place[(a.sku_id, a.warehouse_id)].pk,
-            quantity=a.quantity,
-        )
-        for a in allocations
-    ]
-
-
-def _movements(deltas: dict[int, int], **fields) -> list[StockMovement]:
-    return [StockMovement(stock_id=pk, delta_reserved=n, **fields) for pk, n in sorted(deltas.items()) if n]
-
-
 def _gated(stock_rows: Iterable[tuple[int, int, bool, bool]], deltas: dict[int, int]) -> dict[int, int]:
     """Per hot SKU, the change in sellable units from ``deltas`` keyed by stock id.
 
@@ -78,13 +72,10 @@ def _gated(stock_rows: Iterable[tuple[int, int, bool, bool]], deltas: dict[int, 
     return shift
 
 
-def _check_requests(requests: Sequence[StockRequest]) -> list[StockRequest]:
-    requests = list(requests)
-    if not requests:
-        raise Unprocessable(InventoryErrorCode.INVALID_QUANTITY, _("Nothing to reserve: no lines were given."))
-    for request in requests:
-        check_quantity(request.quantity)
-    return requests
+def _own_transaction():
+    """A transaction when the caller has none; inside the caller's, no savepoint: nothing
+    here raises after a write except database errors, which end the caller's transaction."""
+    return nullcontext() if connection.in_atomic_block else transaction.atomic()
 
 
 def stock_reserve(
@@ -97,114 +88,138 @@ def stock_reserve(
 ) -> list[Allocation]:
     """Reserve every line or none; sourcing picks the warehouses. Returns the allocations.
 
-    Idempotent: when ``reference`` already holds active reservations they are returned
-    unchanged, also to calls made at the same moment: each call first locks the reference's
-    ``ReservationClaim`` row, so simultaneous calls run one after another and the later ones
-    return the first one's allocations. Raises ``InsufficientStock`` naming every short SKU.
-    Hot SKUs pass the Redis gate first (Redis only, no SQL); a reference the gate already
-    admitted passes it again without taking the count twice, so a repeated call returns the
-    first call's allocations even when that call took the last units. SQL on success, independent of
-    the number of lines: the claim, the active reservations of the reference, the candidate
-    stock, one UPDATE for all rows, the movements, the reservations and the outbox event (7);
-    plus the outbox deliveries when a consumer subscribes to ``stock.changed`` (1), plus
-    SAVEPOINT and RELEASE when called inside the caller's transaction (2). A repeated call
-    runs 2 (+2).
+    A batch of one of ``stock_reserve_many``. Idempotent: when ``reference`` already holds
+    active reservations they are returned unchanged, also to calls made at the same moment
+    (the reference's ``ReservationClaim`` row is locked first). Raises ``InsufficientStock``
+    naming every short SKU, ``sku_inactive`` (422) or ``sku_not_found`` (404); nothing is
+    written then and the caller's transaction goes on. SQL on success, independent of the
+    number of lines: the claim, the active reservations of the reference, the candidate
+    stock, one UPDATE, the movements, the reservations and the outbox event (7), plus the
+    outbox deliveries when a consumer subscribes to ``stock.changed`` (1). A repeated call
+    runs 2. Hot SKUs add a Redis call, no SQL.
     """
     requests = _check_requests(requests)
-    admitted = gate_admit(needs_of(requests), reference=reference)
-    try:
-        allocations, created = _reserve(
-            reference=reference,
-            requests=requests,
-            destination=destination,
-            warehouse_ids=None if warehouse_ids is None else list(warehouse_ids),
-            operator=operator,
-        )
-    except BaseException:
-        gate_give_back(admitted, reference=reference)
-        raise
-    if not created:
-        gate_shift(admitted)
-    return allocations
-
-
-@retry_on_deadlock
-def _reserve(*, reference, requests, destination, warehouse_ids, operator) -> tuple[list[Allocation], bool]:
-    for _attempt in range(RACE_ATTEMPTS):
-        try:
-            return _reserve_once(
+    result = _reserve_many(
+        items=[
+            ReserveItem(
                 reference=reference,
                 requests=requests,
                 destination=destination,
-                warehouse_ids=warehouse_ids,
-                operator=operator,
+                warehouse_ids=None if warehouse_ids is None else list(warehouse_ids),
             )
-        except _Raced:
-            continue
-    needs = needs_of(requests)
-    totals: dict[int, int] = defaultdict(int)
-    for stock in candidate_stocks(needs, warehouse_ids):
-        totals[stock.sku_id] += max(stock.available, 0)
-    short = [Shortage(sku_id=s, requested=q, available=totals[s]) for s, q in needs.items() if totals[s] < q]
-    raise insufficient_stock(short or [Shortage(sku_id=s, requested=q, available=totals[s]) for s, q in needs.items()])
-
-
-def _reserve_once(*, reference, requests, destination, warehouse_ids, operator) -> tuple[list[Allocation], bool]:
-    with transaction.atomic():
-        _claim(reference)
-        existing = reservations_for(reference)
-        if existing:
-            return existing, False
-        needs = needs_of(requests)
-        stocks = candidate_stocks(needs, warehouse_ids)
-        inactive = sorted({s.sku.code for s in stocks if not s.sku.is_active})
-        if inactive:
-            raise Unprocessable(
-                InventoryErrorCode.SKU_INACTIVE,
-                _("These SKUs are no longer sold: %(skus)s.") % {"skus": ", ".join(inactive)},
-                {"sku_codes": inactive},
-            )
-        try:
-            packages = plan_packages(requests=requests, stocks=stocks, destination=destination)
-        except NoPlan as exc:
-            _raise_unknown_skus(needs)
-            raise insufficient_stock(exc.shortages) from None
-        by_place = {(s.sku_id, s.warehouse_id): s for s in stocks}
-        allocations = [a for package in packages for a in package.allocations]
-        deltas: dict[int, int] = defaultdict(int)
-        for a in allocations:
-            deltas[by_place[(a.sku_id, a.warehouse_id)].pk] += a.quantity
-        if _add_reserved(deltas) != len(deltas):
-            raise _Raced
-        StockMovement.objects.bulk_create(
-            _movements(deltas, reason=StockMovement.Reason.RESERVE, reference=reference, operator=operator)
+        ],
+        operator=operator,
+    )
+    if reference in result.gate_refused:
+        raise result.shortages[reference]  # named by the gate, without SQL
+    if reference in result.shortages:
+        shortage = result.shortages[reference]
+        codes = _raise_unusable_skus(needs_of(requests))
+        raise InsufficientStock(
+            [replace(s, sku_code=s.sku_code or codes.get(s.sku_id, "")) for s in shortage.shortages]
         )
-        Reservation.objects.bulk_create(reservation_rows(reference, allocations, by_place))
-        publish_stock_changed(
-            reference=reference,
-            sku_ids=[a.sku_id for a in allocations],
-            warehouse_ids=[a.warehouse_id for a in allocations],
-        )
-        return allocations, True
+    return result.allocations[reference]
 
 
-def _claim(reference: str) -> None:
-    """Lock the claim row of ``reference`` until the transaction ends, creating it if needed.
+def stock_reserve_many(*, items: Sequence[ReserveItem], operator: str) -> BatchReservation:
+    """Reserve each item all-or-nothing, the whole batch in a fixed number of queries.
+
+    Idempotent per reference like ``stock_reserve``: a reference that already holds
+    reservations gets them back unchanged (its claim row is locked first). Raises nothing for
+    short stock: short references are in ``shortages`` and reserved nothing.
+    """
+    for item in items:
+        _check_requests(item.requests)
+    return _reserve_many(items=list(items), operator=operator)
+
+
+@retry_on_deadlock
+def _reserve_many(*, items: list[ReserveItem], operator: str) -> BatchReservation:
+    admitted, refused = stock_gate_admit(items)
+    live = [item for item in items if item.reference not in refused]
+    held: dict[str, list[Allocation]] = {}
+    plan = ReservationPlan(items=[], admitted=admitted)
+    try:
+        if live:
+            with _own_transaction():
+                _claim_all([item.reference for item in live])
+                for reservation in Reservation.objects.filter(
+                    reference__in=[item.reference for item in live], status=Reservation.Status.ACTIVE
+                ).select_related("stock"):
+                    held.setdefault(reservation.reference, []).append(
+                        Allocation(
+                            line_reference=reservation.line_reference,
+                            sku_id=reservation.stock.sku_id,
+                            warehouse_id=reservation.stock.warehouse_id,
+                            quantity=reservation.quantity,
+                        )
+                    )
+                todo = [item for item in live if item.reference not in held]
+                if todo:
+                    stocks = candidate_stocks({sku_id for item in todo for sku_id in needs_of(item.requests)})
+                    plan = stock_plan_take(_plan(todo, stocks, admitted=admitted))
+                    event = stock_plan_record(plan, operator=operator)
+                    if event is not None:
+                        outbox_publish_many([event])
+    except BaseException:
+        for reference, taken in admitted.items():
+            gate_give_back(taken, reference=reference)
+        raise
+    for reference in plan.shortages:
+        gate_give_back(admitted.get(reference, {}), reference=reference)
+    for reference in held:
+        gate_shift(admitted.get(reference, {}))  # the first call took the units already
+    plan.shortages.update(refused)
+    return BatchReservation(
+        allocations={**held, **plan.allocations},
+        shortages={reference: plan.insufficient(reference) for reference in plan.shortages},
+        gate_refused=frozenset(refused),
+    )
+
+
+def _claim_all(references: list[str]) -> None:
+    """Lock every reference's claim row until the transaction ends, creating it if needed.
 
     One upsert on the primary key (MySQL ``INSERT ... ON DUPLICATE KEY UPDATE``): a second
     transaction claiming the same reference waits for the first to end, whether the first
     inserted the row or found it. The database decides, not an unlocked read; and the key does
     not depend on the warehouses sourcing picks, which may differ between the two calls. Under
     READ COMMITTED (our MySQL setting) the reservations read after the wait include the
-    winner's.
+    winner's. Rows are upserted in reference order, so two batches do not deadlock.
     """
+    now = timezone.now()
     target = {"unique_fields": ["reference"]} if connection.features.supports_update_conflicts_with_target else {}
     ReservationClaim.objects.bulk_create(
-        [ReservationClaim(reference=reference, claimed_at=timezone.now())],
+        [ReservationClaim(reference=reference, claimed_at=now) for reference in sorted(set(references))],
         update_conflicts=True,
         update_fields=["claimed_at"],
         **target,
     )
+
+
+def _raise_unusable_skus(needs: dict[int, int]) -> dict[int, str]:
+    """A short reservation's better answer, when there is one: a SKU that does not exist
+    (404 ``sku_not_found``) or is no longer sold (422 ``sku_inactive``). Else the SKUs' codes."""
+    wanted = set(needs)
+    rows = {
+        pk: (code, active)
+        for pk, code, active in Sku.objects.filter(pk__in=wanted).values_list("pk", "code", "is_active")
+    }
+    unknown = sorted(wanted - set(rows))
+    if unknown:
+        raise NotFound(
+            InventoryErrorCode.SKU_NOT_FOUND,
+            _("These SKUs do not exist: %(ids)s.") % {"ids": ", ".join(map(str, unknown))},
+            {"sku_ids": unknown},
+        )
+    inactive = sorted(code for code, active in rows.values() if not active)
+    if inactive:
+        raise Unprocessable(
+            InventoryErrorCode.SKU_INACTIVE,
+            _("These SKUs are no longer sold: %(skus)s.") % {"skus": ", ".join(inactive)},
+            {"sku_codes": inactive},
+        )
+    return {pk: code for pk, (code, _active) in rows.items()}
 
 
 def reservation_claims_purge(*, older_than: timedelta, batch_size: int = 5000) -> int:
@@ -225,17 +240,6 @@ def reservation_claims_purge(*, older_than: timedelta, batch_size: int = 5000) -
         if not batch:
             return deleted
         deleted += ReservationClaim.objects.filter(pk__in=batch, claimed_at__lt=cutoff).delete()[0]
-
-
-def _raise_unknown_skus(sku_ids: Iterable[int]) -> None:
-    wanted = set(sku_ids)
-    unknown = sorted(wanted - set(Sku.objects.filter(pk__in=wanted).values_list("pk", flat=True)))
-    if unknown:
-        raise NotFound(
-            InventoryErrorCode.SKU_NOT_FOUND,
-            _("These SKUs do not exist: %(ids)s.") % {"ids": ", ".join(map(str, unknown))},
-            {"sku_ids": unknown},
-        )
 
 
 def _stock_facts(stock_ids: Iterable[int]) -> dict[int, tuple[int, int, bool, bool]]:

@@ -1,3 +1,5 @@
-"""Orders admin: order screens (``orders``) and the reports dashboard (``reports``)."""
+"""Orders admin: orders (``orders``, with its action ``forms`` and ``personal_data`` masking),
+parcels (``fulfillments``), blacklisted phones (``blacklist``), storefront prices and discount
+policies (``pricing``) and the reports dashboard (``reports``)."""
 
-from apps.orders.admin import orders, reports  # noqa: F401
+from apps.orders.admin import blacklist, fulfillments, orders, pricing, reports  # noqa: F401

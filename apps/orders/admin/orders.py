@@ -1,17 +1,14 @@
-"""Order, fulfillment and blacklist admin: the customer-service console.
+"""The order admin: the customer-service console's order list and detail, with its timeline.
 
 Everything is read-only here; every change is an action (or a small form) that calls the
 same services as the API and the jobs, and shows a refused change as an error message.
-Recipients' phones, names and addresses, buyer ids and blacklisted phones are masked unless
-the user holds ``orders.view_personal_data``; hold reasons and timeline remarks too.
+Recipients' phones, names and addresses, buyer ids, hold reasons and timeline remarks are
+masked unless the user may see personal data (``apps.core.personal_data``).
 """
 
-from contextlib import contextmanager
-from contextvars import ContextVar
 from decimal import Decimal
 from urllib.parse import urlencode
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
@@ -22,11 +19,18 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.core.admin_actions import action_form, admin_actor, run_each
 from apps.core.exceptions import ApplicationError
+from apps.core.personal_data import mask_address, mask_buyer_id, mask_name, mask_phone, may_see_personal_data
+from apps.core.replicas import ReplicaReadsAdminMixin
 from apps.inventory.models import Sku
+from apps.orders.admin.forms import AddressForm, LineFormSet, ReasonForm, RemarkForm, ShipForm
+from apps.orders.admin.personal_data import (
+    PersonalDataAdminMixin,
+    _personal_data_visible,
+    scrubbed,
+)
 from apps.orders.error_codes import OrderErrorCode
 from apps.orders.models import (
     FS,
-    BlacklistedPhone,
     Fulfillment,
     FulfillmentLine,
     Order,
@@ -35,12 +39,10 @@ from apps.orders.models import (
     OrderStatusLog,
 )
 from apps.orders.search import SearchBackendAdminMixin
-from apps.orders.selectors import mask_phone, mask_text
 from apps.orders.services import (
     OrderLineInput,
     RecipientInput,
     fulfillment_mark_shipped,
-    fulfillment_submit_to_wms,
     order_audit,
     order_cancel,
     order_change_lines,
@@ -51,63 +53,6 @@ from apps.orders.services import (
     order_update_remark,
 )
 from apps.orders.services.shortage import OUT_OF_STOCK, is_out_of_stock
-from apps.orders.wms import WmsError
-
-PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
-# Whether the user of the current request may see phones and addresses: display methods
-# get no request, and a ModelAdmin is shared by every thread, so it lives in a ContextVar.
-_personal_data_visible: ContextVar[bool] = ContextVar("orders_admin_personal_data", default=False)
-
-
-def sees_personal_data(request) -> bool:
-    return request.user.has_perm(PERSONAL_DATA_PERMISSION)
-
-
-def rendered(response):
-    """Render a template response now, while the personal-data flag is still set."""
-    return response.render() if hasattr(response, "render") else response
-
-
-@contextmanager
-def personal_data_flag(request):
-    token = _personal_data_visible.set(sees_personal_data(request))
-    try:
-        yield
-    finally:
-        _personal_data_visible.reset(token)
-
-
-class PersonalDataAdminMixin:
-    """Sets the personal-data flag for the display methods while the list or the form renders."""
-
-    def changelist_view(self, request, extra_context=None):
-        with personal_data_flag(request):
-            return rendered(super().changelist_view(request, extra_context))
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        with personal_data_flag(request):
-            return rendered(super().changeform_view(request, object_id, form_url, extra_context))
-
-
-def masked_address(address: str) -> str:
-    """The first characters (at most four, at most half: a short address is not kept whole)."""
-    return mask_text(address, keep=min(4, len(address) // 2))
-
-
-def scrubbed(text: str, order: Order) -> str:
-    """``text`` with the order's phone, address and recipient name masked, for users who may
-    not see them: reasons and remarks written before they stopped quoting them still do."""
-    if _personal_data_visible.get():
-        return text
-    address, phone, name = order.address.strip(), order.recipient_phone.strip(), order.recipient_name.strip()
-    for value, masked in (
-        (address, masked_address(address)),
-        (phone, mask_phone(phone)),
-        (name, mask_text(name, keep=1)),
-    ):
-        if len(value) >= 2:
-            text = text.replace(value, masked)
-    return text
 
 
 def still_out_of_stock(order: Order) -> str | None:
@@ -124,40 +69,6 @@ def still_out_of_stock(order: Order) -> str | None:
         "order_no": order.order_no,
         "skus": ", ".join(skus),
     }
-
-
-class ReasonForm(forms.Form):
-    reason = forms.CharField(label=_("Reason"), max_length=255)
-
-
-class ShipForm(forms.Form):
-    carrier = forms.CharField(label=_("Carrier"), max_length=32)
-    tracking_no = forms.CharField(label=_("Tracking number"), max_length=64)
-
-
-class AddressForm(forms.Form):
-    name = forms.CharField(label=_("Recipient"), max_length=64)
-    phone = forms.CharField(label=_("Phone"), max_length=32)
-    province = forms.CharField(label=_("Province"), max_length=32)
-    city = forms.CharField(label=_("City"), max_length=32)
-    district = forms.CharField(label=_("District"), max_length=32, required=False)
-    address = forms.CharField(label=_("Address"), max_length=255)
-
-
-class RemarkForm(forms.Form):
-    remark = forms.CharField(label=_("Seller remark"), max_length=500, required=False, widget=forms.Textarea)
-
-
-class LineForm(forms.Form):
-    sku_code = forms.CharField(label=_("SKU code"), max_length=64)
-    quantity = forms.IntegerField(label=_("Quantity"), min_value=1)
-    unit_price = forms.DecimalField(label=_("Unit price"), max_digits=12, decimal_places=2, min_value=0)
-    discount_amount = forms.DecimalField(
-        label=_("Discount"), max_digits=12, decimal_places=2, min_value=0, required=False
-    )
-
-
-LineFormSet = forms.formset_factory(LineForm, extra=2, can_delete=True)
 
 
 class OrderLineInline(admin.TabularInline):
@@ -201,7 +112,7 @@ AFTERSALE_CLOSED_STATUSES = {OrderStatus.CANCELLED, OrderStatus.PAYMENT_TIMEOUT,
 
 
 @admin.register(Order)
-class OrderAdmin(PersonalDataAdminMixin, SearchBackendAdminMixin, admin.ModelAdmin):
+class OrderAdmin(ReplicaReadsAdminMixin, PersonalDataAdminMixin, SearchBackendAdminMixin, admin.ModelAdmin):
     list_display = (
         "order_no",
         "shop",
@@ -288,13 +199,13 @@ class OrderAdmin(PersonalDataAdminMixin, SearchBackendAdminMixin, admin.ModelAdm
 
     @admin.display(description=_("buyer"))
     def buyer_id_display(self, obj: Order) -> str:
-        return obj.buyer_id if self._personal(obj) else mask_text(obj.buyer_id, keep=1)
+        return obj.buyer_id if self._personal(obj) else mask_buyer_id(obj.buyer_id)
 
     @admin.display(description=_("recipient"))
     def recipient(self, obj: Order) -> str:
         if self._personal(obj):
             return f"{obj.recipient_name} {obj.recipient_phone}"
-        return f"{mask_text(obj.recipient_name, keep=1)} {mask_phone(obj.recipient_phone)}"
+        return f"{mask_name(obj.recipient_name)} {mask_phone(obj.recipient_phone)}"
 
     @admin.display(description=_("phone"))
     def recipient_phone_display(self, obj: Order) -> str:
@@ -303,7 +214,7 @@ class OrderAdmin(PersonalDataAdminMixin, SearchBackendAdminMixin, admin.ModelAdm
     @admin.display(description=_("address"))
     def full_address(self, obj: Order) -> str:
         region = f"{obj.province} {obj.city} {obj.district}".strip()
-        return f"{region} {obj.address if self._personal(obj) else masked_address(obj.address)}"
+        return f"{region} {obj.address if self._personal(obj) else mask_address(obj.address)}"
 
     @admin.display(description=_("hold reasons"))
     def hold_list(self, obj: Order) -> str:
@@ -504,7 +415,7 @@ class OrderAdmin(PersonalDataAdminMixin, SearchBackendAdminMixin, admin.ModelAdm
 
     def address_view(self, request, object_id: int):
         order = self.get_object(request, str(object_id))
-        if order is None or not self.has_change_permission(request, order) or not sees_personal_data(request):
+        if order is None or not self.has_change_permission(request, order) or not may_see_personal_data(request):
             raise PermissionDenied
         initial = {
             "name": order.recipient_name,
@@ -618,122 +529,3 @@ class OrderAdmin(PersonalDataAdminMixin, SearchBackendAdminMixin, admin.ModelAdm
             form=formset,
             apply=apply,
         )
-
-
-class FulfillmentLineInline(admin.TabularInline):
-    model = FulfillmentLine
-    extra = 0
-    can_delete = False
-    fields = ("order_no", "sku", "quantity")
-    readonly_fields = fields
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("order_line__order", "sku")
-
-    @admin.display(description=_("order"))
-    def order_no(self, obj: FulfillmentLine) -> str:
-        return obj.order_line.order.order_no
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Fulfillment)
-class FulfillmentAdmin(admin.ModelAdmin):
-    list_display = (
-        "fulfillment_no",
-        "warehouse",
-        "kind",
-        "status",
-        "carrier",
-        "tracking_no",
-        "created_at",
-        "sent_to_wms_at",
-        "shipped_at",
-        "merged_into",
-    )
-    list_filter = ("status", "kind", "warehouse")
-    search_fields = ("=fulfillment_no", "=tracking_no", "=source_reference")
-    list_select_related = ("warehouse", "merged_into")
-    show_full_result_count = False
-    inlines = [FulfillmentLineInline]
-    readonly_fields = (
-        "fulfillment_no",
-        "warehouse",
-        "kind",
-        "source_reference",
-        "status",
-        "carrier",
-        "tracking_no",
-        "wms_reference",
-        "created_at",
-        "sent_to_wms_at",
-        "shipped_at",
-        "merged_into",
-    )
-    fields = readonly_fields
-    actions = ["ship_fulfillments", "send_to_wms"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.action(description=_("Ship selected fulfillments (no WMS)"), permissions=["change"])
-    def ship_fulfillments(self, request, queryset):
-        form, response = action_form(self, request, queryset, ShipForm, _("Ship fulfillments"))
-        if response:
-            return response
-        run_each(
-            self,
-            request,
-            queryset,
-            lambda f: fulfillment_mark_shipped(
-                fulfillment_no=f.fulfillment_no,
-                carrier=form.cleaned_data["carrier"],
-                tracking_no=form.cleaned_data["tracking_no"],
-                actor=admin_actor(request),
-            ),
-            _("%(count)d fulfillment(s) shipped."),
-        )
-        return None
-
-    @admin.action(description=_("Send selected fulfillments to the WMS now"), permissions=["change"])
-    def send_to_wms(self, request, queryset):
-        def send(fulfillment: Fulfillment) -> None:
-            try:
-                result = fulfillment_submit_to_wms(
-                    fulfillment_no=fulfillment.fulfillment_no, actor=admin_actor(request)
-                )
-            except WmsError as exc:
-                raise ApplicationError("wms_error", str(exc)) from exc
-            if result is None:
-                raise ApplicationError("no_wms", _("No WMS is configured; ship it from here instead."))
-
-        run_each(self, request, queryset, send, _("%(count)d fulfillment(s) sent to the WMS."))
-
-
-@admin.register(BlacklistedPhone)
-class BlacklistedPhoneAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
-    """Staff without the personal-data permission add a number and edit reasons; an existing
-    number is shown to them masked and read-only (titles use the masked ``__str__``)."""
-
-    list_display = ("phone_display", "reason", "created_at")
-    search_fields = ("=phone",)
-
-    def _phone_hidden(self, request, obj) -> bool:
-        return obj is not None and not sees_personal_data(request)
-
-    def get_fields(self, request, obj=None):
-        return ("phone_display", "reason") if self._phone_hidden(request, obj) else ("phone", "reason")
-
-    def get_readonly_fields(self, request, obj=None):
-        return ("phone_display",) if self._phone_hidden(request, obj) else ()
-
-    @admin.display(description=_("phone"), ordering="phone")
-    def phone_display(self, obj: BlacklistedPhone) -> str:
-        return obj.phone if _personal_data_visible.get() else mask_phone(obj.phone)

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.exceptions import ApplicationError
+from apps.core.replicas import replica_reads
 from apps.orders.models import OrderReport, OrderStatus
 from apps.orders.reports.selectors import report_csv_rows, report_list, ship_hours
 from apps.orders.reports.services import report_build
@@ -190,6 +191,7 @@ class OrderReportAdmin(admin.ModelAdmin):
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response.write("\ufeff")  # Excel opens UTF-8 (Chinese shop names) only with a BOM
         writer = csv.writer(response)
-        for row in report_csv_rows(report_list(**chosen)):
-            writer.writerow([spreadsheet_safe(value) for value in row])
+        with replica_reads():
+            for row in report_csv_rows(report_list(**chosen)):
+                writer.writerow([spreadsheet_safe(value) for value in row])
         return response

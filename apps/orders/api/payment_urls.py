@@ -3,5 +3,5 @@ from django.urls import re_path
 from apps.orders.api.payment_views import OrderPaymentStartApi
 
 urlpatterns = [
-    re_path(r"^orders/(?P<order_no>[0-9]{1,20})/payments$", OrderPaymentStartApi.as_view(), name="order-payment-start"),
+    re_path(r"^orders/(?P<order_no>[^/]+)/payments$", OrderPaymentStartApi.as_view(), name="order-payment-start"),
 ]

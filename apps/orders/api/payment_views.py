@@ -11,17 +11,28 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api.scoping import caller_shop, operator_name
+from apps.core.api.scoping import operator_name
 from apps.core.exceptions import Conflict, NotFound
 from apps.core.idempotency import idempotent
+from apps.orders.api.serializers import StrictSerializer
 from apps.orders.models import Order, OrderStatus
 from apps.payments import services
 from apps.payments.error_codes import PaymentErrorCode
 from apps.payments.models import Provider
+from apps.shops.authentication import caller_shop
 
 
 class OrderPaymentStartApi(APIView):
-    class PaymentStartInputSerializer(serializers.Serializer):
+    error_codes = {
+        "post": {
+            404: [PaymentErrorCode.ORDER_NOT_FOUND],
+            409: [PaymentErrorCode.ORDER_NOT_PAYABLE, PaymentErrorCode.ORDER_ALREADY_PAID],
+            502: [PaymentErrorCode.PROVIDER_REFUSED],
+            503: [PaymentErrorCode.PROVIDER_UNAVAILABLE],
+        }
+    }
+
+    class PaymentStartInputSerializer(StrictSerializer):
         provider = serializers.ChoiceField(choices=Provider.choices, help_text=gettext_lazy("wechat or alipay"))
 
     class PaymentStartOutputSerializer(serializers.Serializer):
@@ -33,6 +44,7 @@ class OrderPaymentStartApi(APIView):
         client_params = serializers.DictField(help_text=gettext_lazy("code_url (WeChat) or qr_code (Alipay)"))
 
     @extend_schema(
+        operation_id="orders_payment_start",
         summary="Start a payment for an order",
         request=PaymentStartInputSerializer,
         responses={201: PaymentStartOutputSerializer},

@@ -2,30 +2,33 @@
 
 The backend (database or Elasticsearch) only matches and orders; the orders themselves
 are loaded from the database in one query plus a prefetch, in the backend's order. A
-signed shop client always searches its own shop (any ``shop_id`` it sends is replaced);
-staff search every shop. Phone and address are masked unless the caller is the order's
-shop or staff holding ``orders.view_personal_data``.
+signed shop client always searches its own shop (a ``shop_id`` naming another shop is a
+404, as another shop's order is); staff search every shop. The filters, the page size and
+the page envelope are the order list's, by the same names. Recipient name, phone and address
+and the buyer id are masked unless ``apps.core.personal_data.may_see_personal_data`` says the
+caller may see them.
 """
 
-from datetime import date, datetime, time, timedelta
-
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as gettext_now
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from apps.core.api.dates import is_storable
-from apps.core.api.scoping import caller_shop
-from apps.orders.models import Order, OrderLine, OrderStatus
+from apps.core.exceptions import NotFound
+from apps.core.personal_data import mask_address, mask_buyer_id, mask_name, mask_phone, may_see_personal_data
+from apps.core.replicas import replica_reads
+from apps.orders.api.serializers import OrderFilterParamsSerializer, OrderListItemOutputSerializer
+from apps.orders.models import Order, OrderLine
 from apps.orders.search import OrderQuery, get_backend
 from apps.orders.search.base import DEFAULT_SORT, MAX_PAGE_SIZE, SORTS
-from apps.orders.selectors import mask_phone, mask_text
+from apps.orders.search.error_codes import SearchErrorCode
+from apps.orders.services.archive import orders_restore
+from apps.shops.authentication import caller_shop
 
-PERSONAL_DATA_PERMISSION = "orders.view_personal_data"
+SHOP_NOT_FOUND = "shop_not_found"
 
 
 class StaffOrShop(permissions.BasePermission):
@@ -35,69 +38,30 @@ class StaffOrShop(permissions.BasePermission):
         return caller_shop(request) is not None or bool(request.user and request.user.is_staff)
 
 
-class DayOrDateTimeField(serializers.Field):
-    """An ISO date-time, or a bare date (a whole Asia/Shanghai day: its start as a lower
-    bound, the next day's start as an upper bound)."""
+class OrderSearchInputSerializer(OrderFilterParamsSerializer):
+    """The list's filters (same names) plus the search's own; blank values are refused."""
 
-    default_error_messages = {"invalid": _("Use an ISO 8601 date (2025-03-01) or date-time.")}
-
-    def __init__(self, *, end_of_day: bool = False, **kwargs):
-        self.end_of_day = end_of_day
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data) -> datetime:
-        value = str(data).strip()
-        try:
-            day = parse_date(value)
-            moment = None if day is not None else parse_datetime(value)
-        except ValueError:
-            self.fail("invalid")
-        if moment is None:
-            if day is None:
-                self.fail("invalid")
-            if self.end_of_day:
-                if day == date.max:
-                    self.fail("invalid")
-                day += timedelta(days=1)
-            moment = datetime.combine(day, time.min)
-        if timezone.is_naive(moment):
-            moment = timezone.make_aware(moment)
-        if not is_storable(moment):
-            self.fail("invalid")
-        return moment
-
-    def to_representation(self, value):
-        return value.isoformat() if isinstance(value, date) else value
-
-
-class StatusListField(serializers.ListField):
-    """``status`` repeated (``?status=paid&status=shipped``) or comma-separated."""
-
-    child = serializers.ChoiceField(choices=OrderStatus.choices)
-
-    def get_value(self, dictionary):
-        values = dictionary.getlist(self.field_name) if hasattr(dictionary, "getlist") else []
-        if not values:
-            return serializers.empty
-        return [part.strip() for value in values for part in value.split(",") if part.strip()]
-
-
-class OrderSearchInputSerializer(serializers.Serializer):
-    q = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    order_no = serializers.CharField(required=False, allow_blank=True, max_length=20)
-    platform_order_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
-    phone = serializers.CharField(required=False, allow_blank=True, max_length=32)
-    buyer_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
-    status = StatusListField(required=False)
-    shop_id = serializers.IntegerField(required=False, min_value=1)
-    warehouse_id = serializers.IntegerField(required=False, min_value=1)
-    created_from = DayOrDateTimeField(required=False)
-    created_to = DayOrDateTimeField(required=False, end_of_day=True)
-    sku_code = serializers.CharField(required=False, allow_blank=True, max_length=64)
-    product_name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    q = serializers.CharField(
+        required=False,
+        max_length=200,
+        help_text=_("Order number, platform order id, phone, buyer, SKU code or product words"),
+    )
+    order_no = serializers.CharField(required=False, max_length=20)
+    platform_order_id = serializers.CharField(required=False, max_length=64)
+    phone = serializers.CharField(required=False, max_length=32)
+    shop_id = serializers.IntegerField(
+        required=False, min_value=1, help_text=_("A shop app may name only its own shop (another one is a 404)")
+    )
+    warehouse_id = serializers.IntegerField(
+        required=False, min_value=1, help_text=_("Shipped (or to ship) from this warehouse")
+    )
+    sku_code = serializers.CharField(required=False, max_length=64)
+    product_name = serializers.CharField(required=False, max_length=200, help_text=_("Product name contains"))
     sort = serializers.ChoiceField(choices=SORTS, required=False, default=DEFAULT_SORT)
-    cursor = serializers.CharField(required=False, allow_blank=True, max_length=500)
-    size = serializers.IntegerField(required=False, default=20, min_value=1, max_value=MAX_PAGE_SIZE)
+    cursor = serializers.CharField(required=False, max_length=500, help_text=_("From the previous page's next"))
+    page_size = serializers.IntegerField(
+        required=False, default=20, min_value=1, help_text=_("1 or more; above 200 serves 200, as lists do")
+    )
 
     def to_query(self, *, shop_id: int | None) -> OrderQuery:
         data = self.validated_data
@@ -110,11 +74,11 @@ class OrderSearchInputSerializer(serializers.Serializer):
             statuses=tuple(data.get("status", ())),
             shop_id=shop_id if shop_id is not None else data.get("shop_id"),
             warehouse_id=data.get("warehouse_id"),
-            created_from=data.get("created_from"),
-            created_to=data.get("created_to"),
+            created_from=data.get("created_after"),
+            created_to=data.get("created_before"),
             sort=data["sort"],
             cursor=data.get("cursor", ""),
-            size=data["size"],
+            size=min(data["page_size"], MAX_PAGE_SIZE),
         )
 
 
@@ -124,102 +88,74 @@ class OrderSearchLineOutputSerializer(serializers.ModelSerializer):
         fields = ["sku_code", "name", "quantity", "line_total"]
 
 
-class OrderSearchItemOutputSerializer(serializers.ModelSerializer):
-    shop = serializers.CharField(source="shop.code", allow_null=True, default=None)
-    status_display = serializers.CharField(source="get_status_display")
+class OrderSearchItemOutputSerializer(OrderListItemOutputSerializer):
+    """An order of the list (same fields, same names) with its shipping time and lines."""
+
     lines = OrderSearchLineOutputSerializer(many=True)
 
-    class Meta:
-        model = Order
-        fields = [
-            "order_no",
-            "shop",
-            "platform",
-            "platform_order_id",
-            "buyer_id",
-            "status",
-            "status_display",
-            "payable_amount",
-            "paid_amount",
-            "refunded_amount",
-            "recipient_name",
-            "recipient_phone",
-            "province",
-            "city",
-            "address",
-            "created_at",
-            "paid_at",
-            "shipped_at",
-            "lines",
-        ]
+    class Meta(OrderListItemOutputSerializer.Meta):
+        fields = [*OrderListItemOutputSerializer.Meta.fields, "shipped_at", "lines"]
 
 
 class OrderSearchOutputSerializer(serializers.Serializer):
+    """The list's cursor envelope (``next``, ``previous``, ``results``) and the match count."""
+
+    next = serializers.URLField(allow_null=True, help_text=_("The next page, or null on the last"))
+    previous = serializers.URLField(allow_null=True, help_text=_("Always null: search pages forward only"))
     results = OrderSearchItemOutputSerializer(many=True)
-    next_cursor = serializers.CharField(allow_null=True)
     total = serializers.IntegerField()
-    backend = serializers.CharField()
+    backend = serializers.ChoiceField(choices=["database", "elasticsearch"])
 
 
 class OrderSearchApi(APIView):
     permission_classes = [permissions.IsAuthenticated, StaffOrShop]
+    error_codes = {
+        "get": {
+            400: [SearchErrorCode.INVALID_CURSOR, SearchErrorCode.INVALID_SORT, SearchErrorCode.INVALID_SIZE],
+            404: [SHOP_NOT_FOUND],
+            503: [SearchErrorCode.SEARCH_UNAVAILABLE, SearchErrorCode.INDEX_NOT_READY],
+        }
+    }
 
     @extend_schema(
         operation_id="orders_search",
-        parameters=[
-            OpenApiParameter(
-                "q",
-                OpenApiTypes.STR,
-                description="Order number, platform order id, phone, buyer, SKU code or product words",
-            ),
-            OpenApiParameter("order_no", OpenApiTypes.STR),
-            OpenApiParameter("platform_order_id", OpenApiTypes.STR),
-            OpenApiParameter("phone", OpenApiTypes.STR),
-            OpenApiParameter("buyer_id", OpenApiTypes.STR),
-            OpenApiParameter(
-                "status",
-                OpenApiTypes.STR,
-                many=True,
-                enum=OrderStatus.values,
-                description="Repeatable or comma-separated",
-            ),
-            OpenApiParameter(
-                "shop_id", OpenApiTypes.INT, description="Staff only; a shop app always searches its own shop"
-            ),
-            OpenApiParameter("warehouse_id", OpenApiTypes.INT, description="Shipped (or to ship) from this warehouse"),
-            OpenApiParameter("created_from", OpenApiTypes.STR, description="Date or date-time, inclusive"),
-            OpenApiParameter(
-                "created_to", OpenApiTypes.STR, description="Date (inclusive day) or date-time (exclusive)"
-            ),
-            OpenApiParameter("sku_code", OpenApiTypes.STR),
-            OpenApiParameter("product_name", OpenApiTypes.STR, description="Product name contains"),
-            OpenApiParameter("sort", OpenApiTypes.STR, enum=list(SORTS), default=DEFAULT_SORT),
-            OpenApiParameter("cursor", OpenApiTypes.STR, description="next_cursor of the previous page"),
-            OpenApiParameter("size", OpenApiTypes.INT, default=20),
-        ],
+        parameters=[OrderSearchInputSerializer],
         responses={200: OrderSearchOutputSerializer},
     )
+    @replica_reads()
     def get(self, request):
         params = OrderSearchInputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         shop = caller_shop(request)
+        asked = params.validated_data.get("shop_id")
+        if shop is not None and asked is not None and asked != shop.pk:
+            raise NotFound(SHOP_NOT_FOUND, gettext_now("Shop %(shop_id)s does not exist.") % {"shop_id": asked})
         result = get_backend().search(params.to_query(shop_id=shop.pk if shop is not None else None))
-        found = {
-            order.order_no: order
-            for order in Order.objects.filter(order_no__in=result.order_nos)
-            .select_related("shop")
-            .prefetch_related("lines")
-        }
+        found = self.load(result.order_nos)
+        missing = [order_no for order_no in result.order_nos if order_no not in found]
+        # Elasticsearch still knows archived orders: they come back when found.
+        if missing and orders_restore(order_nos=missing, actor="system:search"):
+            found = self.load(result.order_nos)
         orders = [found[order_no] for order_no in result.order_nos if order_no in found]
         items = OrderSearchItemOutputSerializer(orders, many=True).data
         results = [self.present(item, order.shop_id) for item, order in zip(items, orders, strict=True)]
+        next_url = None
+        if result.next_cursor:
+            next_url = replace_query_param(request.build_absolute_uri(), "cursor", result.next_cursor)
         return Response(
-            {"results": results, "next_cursor": result.next_cursor, "total": result.total, "backend": result.backend}
+            {"next": next_url, "previous": None, "results": results, "total": result.total, "backend": result.backend}
         )
 
+    @staticmethod
+    def load(order_nos: list[str]) -> dict[str, Order]:
+        orders = Order.objects.filter(order_no__in=order_nos).select_related("shop").prefetch_related("lines")
+        return {order.order_no: order for order in orders}
+
     def present(self, item: dict, shop_id: int | None) -> dict:
-        shop = caller_shop(self.request)
-        allowed = shop.pk == shop_id if shop is not None else self.request.user.has_perm(PERSONAL_DATA_PERMISSION)
-        if allowed:
+        if may_see_personal_data(self.request, shop_id=shop_id):
             return item
-        return {**item, "recipient_phone": mask_phone(item["recipient_phone"]), "address": mask_text(item["address"])}
+        recipient = dict(item["recipient"])
+        recipient["name"] = mask_name(recipient["name"])
+        recipient["phone"] = mask_phone(recipient["phone"])
+        recipient["address"] = mask_address(recipient["address"])
+        return {**item, "buyer_id": mask_buyer_id(item["buyer_id"]), "recipient": recipient}

@@ -2,7 +2,8 @@ from django.urls import path, re_path
 
 from apps.orders.api import views
 
-ORDER = r"^orders/(?P<order_no>[0-9]{1,20})"
+# Any segment: an order number that cannot exist is answered order_not_found like any unknown one.
+ORDER = r"^orders/(?P<order_no>[^/]+)"
 
 urlpatterns = [
     path("orders", views.OrderListCreateApi.as_view(), name="order-list"),

@@ -16,8 +16,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api.authentication import SignedRequestAuthentication
+from apps.orders.api.serializers import StrictSerializer
+from apps.orders.error_codes import OrderErrorCode
 from apps.orders.models import FulfillmentLine
-from apps.orders.services.fulfillment import DELIVERY_STATUSES, fulfillment_mark_shipped, order_delivery_update
+from apps.orders.services.fulfillment import (
+    DELIVERY_STATUSES,
+    FulfillmentErrorCode,
+    fulfillment_mark_shipped,
+    order_delivery_update,
+)
 
 
 class WmsClient(AnonymousUser):
@@ -65,7 +72,15 @@ class WmsApi(APIView):
 
 
 class FulfillmentShippedApi(WmsApi):
-    class FulfillmentShippedInputSerializer(serializers.Serializer):
+    error_codes = {
+        "post": {
+            400: [FulfillmentErrorCode.TRACKING_REQUIRED],
+            404: [FulfillmentErrorCode.FULFILLMENT_NOT_FOUND],
+            409: [FulfillmentErrorCode.ALREADY_SHIPPED, FulfillmentErrorCode.FULFILLMENT_CANCELLED],
+        }
+    }
+
+    class FulfillmentShippedInputSerializer(StrictSerializer):
         carrier = serializers.CharField(max_length=32)
         tracking_no = serializers.CharField(max_length=64)
 
@@ -112,7 +127,15 @@ class FulfillmentShippedApi(WmsApi):
 
 
 class OrderDeliveryApi(WmsApi):
-    class OrderDeliveryInputSerializer(serializers.Serializer):
+    error_codes = {
+        "post": {
+            400: [FulfillmentErrorCode.INVALID_DELIVERY_STATUS],
+            404: [OrderErrorCode.ORDER_NOT_FOUND],
+            409: [FulfillmentErrorCode.INVALID_DELIVERY_STATUS, "invalid_transition"],
+        }
+    }
+
+    class OrderDeliveryInputSerializer(StrictSerializer):
         status = serializers.ChoiceField(choices=[str(s) for s in DELIVERY_STATUSES])
         remark = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('channels', '0001_initial'),
+        ('shops', '0001_initial'),
         ('inventory', '0001_initial'),
     ]
 
@@ -86,7 +86,7 @@ class Migration(migrations.Migration):
                 ('completed_at', models.DateTimeField(blank=True, null=True, verbose_name='completed at')),
                 ('closed_at', models.DateTimeField(blank=True, null=True, verbose_name='closed at')),
                 ('version', models.PositiveIntegerField(default=0, verbose_name='version')),
-                ('shop', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='channels.shop', verbose_name='shop')),
+                ('shop', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='shops.shop', verbose_name='shop')),
             ],
             options={
                 'verbose_name': 'order',

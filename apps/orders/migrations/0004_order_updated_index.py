@@ -6,7 +6,6 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('channels', '0004_write_back_claim'),
         ('orders', '0003_orderreport'),
     ]
 

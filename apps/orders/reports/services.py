@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.replicas import replica_reads
 from apps.orders.models import Order, OrderReport
 from apps.orders.reports.selectors import period_bounds, report_figures
 
@@ -28,8 +29,10 @@ def report_build(*, period: str, day: date, actor: str, built_at: datetime | Non
     lock on the duplicate key and deadlock on the upgrade (seen on MariaDB).
     """
     first, last = period_bounds(period, day)
+    with replica_reads(despite_own_writes=True):
+        figures = report_figures(first=first, last=last)
     values = {
-        **report_figures(first=first, last=last),
+        **figures,
         "end": last,
         "built_at": built_at or timezone.now(),
         "built_by": actor[:64],

@@ -14,6 +14,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.core.api.dates import is_storable
+from apps.core.replicas import replica_reads
 from apps.orders.models import FulfillmentLine, FulfillmentStatus, Order, OrderLine
 from apps.orders.search.base import (
     OrderQuery,
@@ -23,6 +24,7 @@ from apps.orders.search.base import (
     encode_cursor,
     invalid_cursor,
 )
+from apps.orders.services.archive import archived_order_nos, orders_restore
 
 # The largest amount the amount columns hold (12 digits, 2 of them decimals).
 MAX_AMOUNT = Decimal("9999999999.99")
@@ -32,6 +34,26 @@ class DatabaseBackend(SearchBackend):
     name = "database"
 
     def search(self, query: OrderQuery) -> SearchResult:
+        result = self._search(query)
+        if result.total == 0 and not query.cursor:
+            # Archived orders answer exact look-ups: they come back to the hot tables.
+            exact = {
+                "order_no": query.order_no,
+                "platform_order_id": query.platform_order_id,
+                "phone": query.phone,
+                "buyer_id": query.buyer_id,
+            }
+            if any(exact.values()):
+                archived = archived_order_nos(**exact)
+            else:
+                term = query.q.strip()
+                archived = [no for key in exact if term for no in archived_order_nos(**{key: term})]
+            if archived and orders_restore(order_nos=archived, actor="system:search"):
+                result = self._search(query)
+        return result
+
+    @replica_reads()
+    def _search(self, query: OrderQuery) -> SearchResult:
         queryset = self.filtered(query)
         total = queryset.count()
         field = query.sort_field

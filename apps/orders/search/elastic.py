@@ -38,20 +38,45 @@ class SearchIndexError(Exception):
     """Elasticsearch refused part of a bulk request for a reason other than a stale version."""
 
 
+class ClusterRed(Exception):
+    """Some primary shards of the order index are unassigned: searches fall back to the database."""
+
+
+def es_hosts() -> list[str]:
+    """``ELASTICSEARCH_URL``: one node URL, or several separated by commas (a cluster)."""
+    return [url.strip() for url in settings.ELASTICSEARCH_URL.split(",") if url.strip()]
+
+
 def es_client() -> Elasticsearch:
     """One client per process and configuration (it pools its HTTP connections).
 
-    The transport retries a request on connection errors and timeouts up to
-    ``ELASTICSEARCH_MAX_RETRIES`` times before the caller sees the error.
+    Requests go round the listed nodes; a node that fails is set aside for a while and the
+    request retried on another, up to ``ELASTICSEARCH_MAX_RETRIES`` times before the caller
+    sees the error. ``ELASTICSEARCH_API_KEY`` authenticates, ``ELASTICSEARCH_CA_CERTS``
+    verifies the cluster's certificates on https URLs.
     """
-    key = (settings.ELASTICSEARCH_URL, settings.ELASTICSEARCH_TIMEOUT_SECONDS, settings.ELASTICSEARCH_MAX_RETRIES)
+    key = (
+        settings.ELASTICSEARCH_URL,
+        settings.ELASTICSEARCH_TIMEOUT_SECONDS,
+        settings.ELASTICSEARCH_MAX_RETRIES,
+        settings.ELASTICSEARCH_API_KEY,
+        settings.ELASTICSEARCH_CA_CERTS,
+    )
     client = _clients.get(key)
     if client is None:
+        options = {}
+        api_key = settings.ELASTICSEARCH_API_KEY
+        if api_key:
+            # "id:key" as Kibana shows it, or the encoded form (base64 has no colon).
+            options["api_key"] = tuple(api_key.split(":", 1)) if ":" in api_key else api_key
+        if settings.ELASTICSEARCH_CA_CERTS:
+            options["ca_certs"] = settings.ELASTICSEARCH_CA_CERTS
         client = Elasticsearch(
-            settings.ELASTICSEARCH_URL,
+            es_hosts(),
             request_timeout=settings.ELASTICSEARCH_TIMEOUT_SECONDS,
             max_retries=settings.ELASTICSEARCH_MAX_RETRIES,
             retry_on_timeout=True,
+            **options,
         )
         _clients[key] = client
     return client
@@ -183,6 +208,13 @@ class ElasticsearchBackend(SearchBackend):
                 # An Elasticsearch cursor means nothing to the database: the caller restarts.
                 raise invalid_cursor() from None
             return self._fallback(query)
+        if response._shards.failed:
+            # A red cluster answers with the shards it still has: an incomplete list of
+            # orders would look complete, so the database answers instead.
+            logger.error("order search: %s shards failed; answering from the database", response._shards.failed)
+            if query.cursor:
+                raise invalid_cursor()
+            return self._fallback(query)
         hits = list(response.hits)
         next_cursor = None
         if len(hits) > query.size:
@@ -224,3 +256,5 @@ class ElasticsearchBackend(SearchBackend):
     def ping(self) -> None:
         es_client().info()
         es_client().indices.get_alias(name=alias_name())
+        if es_client().cluster.health(index=alias_name())["status"] == "red":
+            raise ClusterRed(alias_name())

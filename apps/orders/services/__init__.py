@@ -1,6 +1,7 @@
 """The public order services (see docs/ARCHITECTURE.md, orders)."""
 
 from apps.orders.services.allocation import order_allocate
+from apps.orders.services.archive import archived_order_nos, orders_archive, orders_restore
 from apps.orders.services.audit import (
     PLATFORM_LOCKED,
     order_audit,
@@ -12,12 +13,14 @@ from apps.orders.services.audit import (
 from apps.orders.services.create import (
     MAX_LINES,
     ON_SHORTAGE_HOLD,
+    OrderDraft,
     OrderLineInput,
     PaidInput,
     RecipientInput,
     order_create,
+    order_gate_refuse_sold_out,
+    orders_create,
 )
-from apps.orders.services.create_batch import PaidOrderDraft, orders_create_paid_batch
 from apps.orders.services.edits import order_change_lines, order_update_address, order_update_remark
 from apps.orders.services.fulfillment import (
     fulfillment_create_extra,
@@ -42,10 +45,11 @@ __all__ = [
     "MAX_LINES",
     "ON_SHORTAGE_HOLD",
     "PLATFORM_LOCKED",
+    "OrderDraft",
     "OrderLineInput",
     "PaidInput",
-    "PaidOrderDraft",
     "RecipientInput",
+    "archived_order_nos",
     "fulfillment_create_extra",
     "fulfillment_mark_shipped",
     "fulfillment_submit_to_wms",
@@ -58,6 +62,7 @@ __all__ = [
     "order_delivery_update",
     "order_expire",
     "order_expire_overdue",
+    "order_gate_refuse_sold_out",
     "order_hold",
     "order_mark_paid",
     "order_note_amount_mismatch",
@@ -68,7 +73,9 @@ __all__ = [
     "order_request_refund",
     "order_update_address",
     "order_update_remark",
+    "orders_archive",
     "orders_complete_delivered",
-    "orders_create_paid_batch",
+    "orders_create",
+    "orders_restore",
     "orders_retry_out_of_stock",
 ]

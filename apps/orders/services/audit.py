@@ -2,12 +2,13 @@
 
 Rules (settings ``AUDIT_*``): a buyer message (a person should read it), payable above
 ``AUDIT_MAX_PAYABLE``, an incomplete or suspicious address (too short, or a keyword such as
-测试 / test / 自提), a blacklisted phone, and a suspected duplicate (same buyer, address and
+测试 / test / 自提), a blacklisted phone, a platform order paid below the OMS price of its goods
+by more than ``AUDIT_PRICE_ANOMALY_SHARE`` (``price_anomaly``), and a suspected duplicate (same buyer, address and
 SKUs within ``AUDIT_DUPLICATE_WINDOW_MINUTES``). A failing order goes ``on_hold`` with
 ``hold_reasons`` (``[{"code", "message"}]``); a passing one is allocated at once, in the same
 transaction. A reason names the rule that matched (the keyword, the other order), never the
 recipient's phone, address or the buyer's words: reasons are copied into the timeline, which
-staff without ``orders.view_personal_data`` read too. Staff release a held order (back to ``paid`` and audited again) or force it
+staff without the personal-data permission read too. Staff release a held order (back to ``paid`` and audited again) or force it
 through (``force=True``: released and allocated without the rules).
 
 A hold may also come from outside: a platform lock holds the order with ``platform_locked``
@@ -31,6 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.core.db import skip_locked
 from apps.core.exceptions import ApplicationError, Conflict
 from apps.inventory.domain import InsufficientStock
 from apps.inventory.selectors import sellable_by_sku
@@ -38,6 +40,7 @@ from apps.orders.models import BlacklistedPhone, Order, OrderStatus
 from apps.orders.services.allocation import order_allocate_locked
 from apps.orders.services.common import order_apply_transition, order_lock, order_record_change
 from apps.orders.services.fulfillment import FulfillmentErrorCode
+from apps.orders.services.pricing import order_skus
 from apps.orders.services.shortage import (
     is_out_of_stock,
     order_hold_out_of_stock,
@@ -110,6 +113,10 @@ def findings_of(order: Order, *, blacklisted: bool, duplicate: str | None) -> li
             )
     if blacklisted:
         findings.append(_reason("phone_blacklisted", _("The recipient's phone is blacklisted.")))
+    anomaly = _price_anomaly(order)
+    if anomaly:
+        findings.append(anomaly)
+    duplicate = _duplicate_of(order)
     if duplicate:
         findings.append(
             _reason(
@@ -119,6 +126,29 @@ def findings_of(order: Order, *, blacklisted: bool, duplicate: str | None) -> li
             )
         )
     return findings
+
+
+def _price_anomaly(order: Order) -> dict | None:
+    """A platform order (it keeps the platform's prices) paid below the OMS's price of its
+    goods (shop prices, else list prices) by more than ``AUDIT_PRICE_ANOMALY_SHARE``: a
+    mispriced listing or an abused coupon; a person should look before it ships."""
+    if not order.platform_order_id:
+        return None
+    lines = list(order.lines.all())
+    prices = order_skus({line.sku_id for line in lines}, shop=order.shop)
+    oms_total = sum(
+        (prices[line.sku_id].catalogue_price * line.quantity for line in lines if line.sku_id in prices), Decimal(0)
+    )
+    floor = (oms_total * (1 - Decimal(settings.AUDIT_PRICE_ANOMALY_SHARE))).quantize(Decimal("0.01"))
+    if order.paid_amount >= floor:
+        return None
+    return _reason(
+        "price_anomaly",
+        _("Paid %(paid)s, below the OMS price %(price)s by more than the allowed share.")
+        % {"paid": f"{order.paid_amount:.2f}", "price": f"{oms_total:.2f}"},
+        paid=f"{order.paid_amount:.2f}",
+        oms_price=f"{oms_total:.2f}",
+    )
 
 
 def _duplicate_of(order: Order) -> str | None:
@@ -298,7 +328,7 @@ def orders_retry_out_of_stock(*, actor: str, batch_size: int = RETRY_BATCH) -> l
         tried += 1
         try:
             with transaction.atomic():
-                order = Order.objects.select_for_update(skip_locked=True).filter(order_no=order_no).first()
+                order = Order.objects.select_for_update(skip_locked=skip_locked()).filter(order_no=order_no).first()
                 if order is None or not is_out_of_stock(order):
                     continue
                 if any(reason.get("code") in WAITS_FOR_OWNER for reason in order.hold_reasons):

@@ -1,6 +1,5 @@
 """The one way an order changes: lock, transition, log, publish — in the caller's transaction."""
 
-from collections import defaultdict
 from uuid import uuid4
 
 from django.conf import settings
@@ -9,8 +8,9 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
-from apps.core.exceptions import Conflict, NotFound
+from apps.core.exceptions import ApplicationError, Conflict, NotFound
 from apps.core.outbox import outbox_publish
+from apps.inventory.selectors import shops_warehouse_ids
 from apps.orders.error_codes import OrderErrorCode
 from apps.orders.models import Order, OrderStatusLog
 
@@ -44,11 +44,23 @@ def order_cache_invalidate(order_nos: list[str]) -> None:
     cache.delete_many([order_cache_key(order_no) for order_no in order_nos])
 
 
-def order_lock(*, order_no: str) -> Order:
-    """The order row, locked until the surrounding transaction ends."""
+def order_lock(*, order_no: str, expected_version: int | None = None) -> Order:
+    """The order row, locked until the surrounding transaction ends.
+
+    With ``expected_version`` (an edit made on what the caller last read) an order that has
+    changed since is refused with 412 ``version_conflict``, so the last writer cannot undo
+    an edit it never saw."""
     order = Order.objects.select_for_update().filter(order_no=order_no).first()
     if order is None:
         raise NotFound(OrderErrorCode.ORDER_NOT_FOUND, _("Order %(order_no)s does not exist.") % {"order_no": order_no})
+    if expected_version is not None and order.version != expected_version:
+        raise ApplicationError(
+            OrderErrorCode.VERSION_CONFLICT,
+            _("Order %(order_no)s has changed since version %(expected)s; read it again and retry.")
+            % {"order_no": order_no, "expected": expected_version},
+            {"version": order.version},
+            status_code=412,
+        )
     return order
 
 
@@ -57,17 +69,6 @@ def order_shop_warehouse_ids(order: Order) -> list[int]:
     if order.shop_id is None:
         return []
     return shops_warehouse_ids({order.shop_id}).get(order.shop_id, [])
-
-
-def shops_warehouse_ids(shop_ids: set[int]) -> dict[int, list[int]]:
-    """Per shop, the warehouses it ships from (a shop listing none: any warehouse); one query."""
-    if not shop_ids:
-        return {}
-    through = Order.shop.field.related_model.warehouses.through
-    found: dict[int, list[int]] = defaultdict(list)
-    for shop_id, warehouse_id in through.objects.filter(shop_id__in=shop_ids).values_list("shop_id", "warehouse_id"):
-        found[shop_id].append(warehouse_id)
-    return found
 
 
 def order_event_payload(order: Order) -> dict:

@@ -1,35 +1,50 @@
-"""Order creation: validate, price, number, reserve stock and record, in one transaction.
+"""Order creation, one path for the API's one order and a platform's 500 (``orders_create``;
+``order_create`` is a batch of one): validate, price, number and plan the stock outside the
+transaction, then one short transaction that only writes.
 
 The helpers that check lines and recipients and price an order are shared with the edits
 (``services.edits``), so a changed order is validated and priced exactly as a new one.
 """
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.core.db import retry_on_deadlock
-from apps.core.exceptions import ApplicationError, Conflict
+from apps.core.exceptions import ApplicationError, Conflict, Unprocessable
 from apps.core.money import ZERO, to_money
 from apps.core.numbers import next_number
 from apps.core.outbox import EventInput, outbox_publish_many
-from apps.inventory.domain import InsufficientStock
+from apps.inventory.gate import gate_give_back
 from apps.inventory.models import Sku
-from apps.inventory.services import Destination, StockRequest, gate_check, stock_reserve
+from apps.inventory.services import (
+    Destination,
+    ReserveItem,
+    StockRequest,
+    gate_check,
+    gate_check_codes,
+    stock_plan,
+    stock_plan_abandon,
+    stock_plan_record,
+    stock_plan_take,
+    stock_reserve,
+)
 from apps.orders.error_codes import OrderErrorCode
 from apps.orders.models import Order, OrderLine, OrderStatus, OrderStatusLog
 from apps.orders.services.common import (
     order_cache_invalidate_on_commit,
     order_event_payload,
-    order_shop_warehouse_ids,
+    shops_warehouse_ids,
 )
+from apps.orders.services.pricing import order_check_discount, order_check_unpaid_limit, order_skus
 from apps.orders.services.shortage import order_hold_out_of_stock
 
 logger = logging.getLogger(__name__)
@@ -44,12 +59,16 @@ ON_SHORTAGE_HOLD = "hold"
 
 @dataclass(frozen=True)
 class OrderLineInput:
-    sku_id: int
+    """One line to order. ``unit_price`` None: the OMS's price (a shop's price, else the list
+    price). A storefront order may state it only as a check (``price_mismatch`` otherwise)."""
+
+    sku_id: int | None
     quantity: int
-    unit_price: Decimal
+    unit_price: Decimal | None = None
     discount_amount: Decimal = Decimal(0)
     platform_sku_id: str = ""
     name: str = ""
+    sku_code: str = ""  # the SKU by its code, when ``sku_id`` is None (the API's lines)
 
 
 @dataclass(frozen=True)
@@ -100,41 +119,68 @@ def _too_large(what: str) -> str:
     }
 
 
-def order_build_lines(lines: list[OrderLineInput], *, skus: dict[int, Sku] | None = None) -> list[OrderLine]:
+def order_build_lines(
+    lines: list[OrderLineInput], *, skus: dict[int, Sku] | None = None, shop=None, storefront: bool = False
+) -> list[OrderLine]:
     """Unsaved, priced lines for ``lines``; one query for all SKUs (none when ``skus`` is
-    given), every problem reported."""
+    given, from ``order_skus``), every problem reported.
+
+    A line without a unit price takes the OMS's (``order_skus``). A ``storefront`` order is
+    priced by the OMS only: a stated price that differs is ``price_mismatch`` (422), naming
+    every such line with its current price.
+    """
     if not lines:
         raise order_invalid({"lines": [_("An order needs at least one line.")]})
     if len(lines) > MAX_LINES:
         raise order_invalid({"lines": [_("An order has at most %(max)d lines.") % {"max": MAX_LINES}]})
     if skus is None:
-        skus = Sku.objects.in_bulk({line.sku_id for line in lines})
+        skus = order_skus(
+            {line.sku_id for line in lines if line.sku_id is not None},
+            codes={line.sku_code for line in lines if line.sku_id is None},
+            shop=shop,
+        )
+    by_code = {sku.code: sku for sku in skus.values()}
     built: list[OrderLine] = []
     errors: dict[str, dict[str, list[str]]] = {}
+    mismatches: list[dict] = []
     for index, line in enumerate(lines):
         problems: dict[str, list[str]] = {}
-        sku = skus.get(line.sku_id)
-        if sku is None:
+        sku = skus.get(line.sku_id) if line.sku_id is not None else by_code.get(line.sku_code)
+        if sku is None and line.sku_id is None:
+            problems["sku_code"] = [_("Unknown SKU %(code)s.") % {"code": line.sku_code}]
+        elif sku is None:
             problems["sku_id"] = [_("SKU %(sku)s does not exist.") % {"sku": line.sku_id}]
         elif not sku.is_active:
             problems["sku_id"] = [_("SKU %(sku)s is not on sale.") % {"sku": sku.code}]
         quantity_ok = isinstance(line.quantity, int) and not isinstance(line.quantity, bool) and line.quantity > 0
         if not quantity_ok:
             problems["quantity"] = [_("Quantity must be a whole number of at least 1.")]
-        unit_price = _money_or_none(line.unit_price)
-        if unit_price is None:
+        unit_price = None if line.unit_price is None else _money_or_none(line.unit_price)
+        if unit_price is None and line.unit_price is not None:
             problems["unit_price"] = [_("Enter a price of at least 0.00 with at most two decimal places.")]
         discount = _money_or_none(line.discount_amount)
         if discount is None:
             problems["discount_amount"] = [_("Enter a discount of at least 0.00 with at most two decimal places.")]
-        if not problems:
-            subtotal = unit_price * line.quantity
-            if discount > subtotal:
-                problems["discount_amount"] = [_("The discount cannot exceed the line's price times quantity.")]
-            elif subtotal - discount > MAX_AMOUNT:
-                problems["quantity"] = [_too_large(_("The line total"))]
         if problems:
             errors[str(index)] = problems
+            continue
+        if unit_price is None or storefront:
+            if unit_price is not None and unit_price != sku.catalogue_price:
+                mismatches.append(
+                    {
+                        "index": index,
+                        "sku_code": sku.code,
+                        "unit_price": f"{unit_price:.2f}",
+                        "price": f"{sku.catalogue_price:.2f}",
+                    }
+                )
+            unit_price = sku.catalogue_price
+        subtotal = unit_price * line.quantity
+        if discount > subtotal:
+            errors[str(index)] = {"discount_amount": [_("The discount cannot exceed the line's price times quantity.")]}
+            continue
+        if subtotal - discount > MAX_AMOUNT:
+            errors[str(index)] = {"quantity": [_too_large(_("The line total"))]}
             continue
         built.append(
             OrderLine(
@@ -150,6 +196,13 @@ def order_build_lines(lines: list[OrderLineInput], *, skus: dict[int, Sku] | Non
         )
     if errors:
         raise order_invalid({"lines": errors})
+    if mismatches:
+        raise Unprocessable(
+            OrderErrorCode.PRICE_MISMATCH,
+            _("The price of %(skus)s has changed; order again at the current price.")
+            % {"skus": ", ".join(item["sku_code"] for item in mismatches)},
+            {"lines": mismatches},
+        )
     return built
 
 
@@ -213,7 +266,8 @@ def order_price(
 
 
 def order_lines_insert_and_reserve(*, order: Order, lines: list[OrderLine], warehouse_ids: list[int], actor: str):
-    """Insert ``lines`` for ``order`` (one statement) and reserve their stock (all or nothing)."""
+    """Insert ``lines`` for an existing ``order`` (one statement) and reserve their stock
+    (all or nothing, ``stock_reserve``): the edits' path, where the order is already locked."""
     for line in lines:
         line.order = order
     OrderLine.objects.bulk_create(lines)
@@ -229,31 +283,6 @@ def order_lines_insert_and_reserve(*, order: Order, lines: list[OrderLine], ware
         warehouse_ids=warehouse_ids or None,
         operator=actor,
     )
-
-
-def _insert_order(order: Order) -> Order:
-    """Save a new order under a fresh number; a number collision (another node, same
-    second and sequence) retries, a platform order already imported is a conflict."""
-    for attempt in range(NUMBER_ATTEMPTS):
-        order.order_no = next_number()
-        try:
-            with transaction.atomic():
-                order.save(force_insert=True)
-            return order
-        except IntegrityError:
-            if (
-                order.platform_order_id
-                and Order.objects.filter(shop_id=order.shop_id, platform_order_id=order.platform_order_id).exists()
-            ):
-                raise Conflict(
-                    OrderErrorCode.DUPLICATE_PLATFORM_ORDER,
-                    _("Platform order %(id)s was already imported.") % {"id": order.platform_order_id},
-                    {"platform_order_id": order.platform_order_id},
-                ) from None
-            if attempt == NUMBER_ATTEMPTS - 1:
-                raise
-            logger.warning("order number %s collided; retrying with a new one", order.order_no)
-    raise AssertionError("unreachable")
 
 
 def _schedule_expiry(order_no: str, deadline: datetime) -> None:
@@ -292,6 +321,7 @@ def order_prepare(
     platform_order_id: str | None = None,
     paid: PaidInput | None = None,
     skus: dict[int, Sku] | None = None,
+    storefront: bool = False,
 ) -> tuple[Order, list[OrderLine]]:
     """The unsaved order and its priced lines, every input checked (``order_invalid``).
 
@@ -302,9 +332,15 @@ def order_prepare(
         raise order_invalid({"buyer_id": [_("Enter a buyer id of 1 to 64 characters.")]})
     if len(buyer_message or "") > 500:
         raise order_invalid({"buyer_message": [_("At most %(limit)d characters.") % {"limit": 500}]})
-    built_lines = order_build_lines(lines, skus=skus)
+    if storefront and (shop is None or paid is not None):
+        raise ValueError("a storefront order belongs to a shop and arrives unpaid")
+    built_lines = order_build_lines(lines, skus=skus, shop=shop, storefront=storefront)
     cleaned_recipient = order_clean_recipient(recipient)
     discount = order_amount(discount_amount, "discount_amount")
+    if storefront:
+        order_check_discount(shop=shop, lines=built_lines, discount_amount=discount)
+        counted = {getattr(line.sku, "buyer_unpaid", None) for line in built_lines}
+        order_check_unpaid_limit(shop=shop, buyer_id=buyer_id, counted=counted.pop() if len(counted) == 1 else None)
     fee = None if shipping_fee is None else order_amount(shipping_fee, "shipping_fee")
     goods_total = sum((line.line_total for line in built_lines), ZERO)
     fee, payable = order_price(goods_total=goods_total, discount_amount=discount, shipping_fee=fee)
@@ -330,6 +366,23 @@ def order_prepare(
     return order, built_lines
 
 
+def order_gate_refuse_sold_out(body) -> None:
+    """Refuse a create body whose hot SKUs the flash-sale gate counts as sold out, from the
+    body alone: the lines' SKU codes and quantities, Redis only (``gate_check_codes``), no
+    SQL. Anything not well formed passes, to be answered by the full checks."""
+    lines = body.get("lines") if isinstance(body, dict) else None
+    if not isinstance(lines, list) or not 0 < len(lines) <= MAX_LINES:
+        return
+    needs: dict[str, int] = {}
+    for line in lines:
+        code = line.get("sku_code") if isinstance(line, dict) else None
+        quantity = line.get("quantity") if isinstance(line, dict) else None
+        if not isinstance(code, str) or not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+            return
+        needs[code] = needs.get(code, 0) + quantity
+    gate_check_codes(needs)
+
+
 def order_gate_precheck(lines: list[OrderLineInput]) -> None:
     """Refuse an order whose hot SKUs the flash-sale gate already counts as sold out.
 
@@ -351,75 +404,245 @@ def order_gate_precheck(lines: list[OrderLineInput]) -> None:
     gate_check(needs)
 
 
-@retry_on_deadlock
-def order_create(
-    *,
-    shop,
-    buyer_id: str,
-    lines: list[OrderLineInput],
-    recipient: RecipientInput,
-    discount_amount: Decimal = Decimal(0),
-    shipping_fee: Decimal | None = None,
-    buyer_message: str = "",
-    platform_order_id: str | None = None,
-    paid: PaidInput | None = None,
-    on_shortage: Literal["refuse", "hold"] = ON_SHORTAGE_REFUSE,
-    actor: str,
-) -> Order:
-    """Create an order with its lines, stock reservation, status log and ``order.created``
-    event in one transaction; a fixed number of queries whatever the number of lines.
+@dataclass(frozen=True)
+class OrderDraft:
+    """One order to create, as ``order_create`` takes it.
+
+    ``paid``: a platform order that arrived paid (enters ``paid``, then audit). ``on_shortage``
+    ``"hold"`` (paid orders only): short stock does not refuse it; it is created without a
+    reservation and held ``out_of_stock``. ``storefront``: a shop's own storefront order,
+    priced and discounted by the OMS and limited in unpaid orders per buyer.
+    """
+
+    shop: object
+    buyer_id: str
+    lines: list[OrderLineInput]
+    recipient: RecipientInput
+    discount_amount: Decimal = Decimal(0)
+    shipping_fee: Decimal | None = None
+    buyer_message: str = ""
+    platform_order_id: str | None = None
+    paid: PaidInput | None = None
+    on_shortage: Literal["refuse", "hold"] = ON_SHORTAGE_REFUSE
+    storefront: bool = False
+
+
+@dataclass
+class _Prepared:
+    index: int
+    draft: OrderDraft
+    order: Order
+    lines: list[OrderLine]
+
+
+def order_create(*, actor: str, **fields) -> Order:
+    """Create one order: ``orders_create`` for a batch of one (``OrderDraft`` names the
+    fields). Raises the ``ApplicationError`` that refused it: 400 ``validation_error``, 409
+    ``insufficient_stock`` (nothing written), 422 ``price_mismatch`` / ``discount_not_allowed``,
+    409 ``too_many_unpaid_orders``, 409 ``duplicate_platform_order``.
 
     Unpaid orders start in ``pending_payment`` with a payment deadline and a timeout task
-    scheduled after commit. Platform orders that arrive paid (``paid``) start in ``paid``
-    and also publish ``order.paid``, which starts the audit.
-
-    Short stock refuses the order (409 ``insufficient_stock``, nothing written) unless
-    ``on_shortage="hold"`` (paid orders only: the buyer has paid, the order must not be
-    lost): then it is created without a reservation, enters ``paid`` and is put ``on_hold``
-    at once with reason ``out_of_stock`` naming the short SKUs (``services.shortage``).
-
-    A refused order first meets the hot-SKU gate (``order_gate_precheck``): when a flash-sale
-    SKU's Redis counter is below the quantity ordered, the 409 comes before this function's
-    first query, so a sold-out flash sale does not load the database. Through the API some SQL
-    still comes first: the caller's authentication, the serializer's lookup of the SKU codes,
-    and, for a POST with ``Idempotency-Key``, the key's claim row, written (and rolled back
-    with the 409) before the view runs. ``stock_reserve`` still admits through the gate and
-    the database guard decides.
+    scheduled after commit. The order returned carries ``written_lines`` (its lines, with
+    ids) and an empty ``fulfillment_list``: an answer can be built from it without a read.
     """
-    if on_shortage not in (ON_SHORTAGE_REFUSE, ON_SHORTAGE_HOLD):
-        raise ValueError(f"on_shortage must be {ON_SHORTAGE_REFUSE!r} or {ON_SHORTAGE_HOLD!r}, not {on_shortage!r}")
-    if on_shortage == ON_SHORTAGE_HOLD and not paid:
-        raise ValueError("only orders that arrive paid can be held for stock")
-    if on_shortage == ON_SHORTAGE_REFUSE:
-        order_gate_precheck(lines)
-    order, built_lines = order_prepare(
-        shop=shop,
-        buyer_id=buyer_id,
-        lines=lines,
-        recipient=recipient,
-        discount_amount=discount_amount,
-        shipping_fee=shipping_fee,
-        buyer_message=buyer_message,
-        platform_order_id=platform_order_id,
-        paid=paid,
-    )
-    warehouse_ids = order_shop_warehouse_ids(order)
-    with transaction.atomic():
-        _insert_order(order)
-        shortage = None
+    (result,) = orders_create([OrderDraft(**fields)], actor=actor)
+    if isinstance(result, ApplicationError):
+        raise result
+    return result
+
+
+def orders_create(drafts: list[OrderDraft], *, actor: str) -> list[Order | ApplicationError]:
+    """Create the drafts' orders: plan, then write. Returns, per draft in order, its order or
+    the ``ApplicationError`` that refused it (the others go on).
+
+    Plan (no writes, outside the transaction): the hot-SKU gate pre-check for orders that
+    refuse short stock (Redis only, hot SKUs only), one read of the SKUs with their prices,
+    the unpaid-order count of a storefront buyer, the shops' warehouses (cached per process),
+    numbers, one read of the candidate stock and the sourcing plan of every order
+    (``stock_plan``).
+
+    Write (one transaction, no reads): the stock UPDATE first (``stock_plan_take``: a lost
+    race re-plans; an order refusing short stock that lost its stock is refused, one that
+    holds is created without a reservation), then one multi-row INSERT each for the orders,
+    lines, ledger rows, reservations, status logs and outbox events (``order.created``,
+    ``order.paid`` for paid orders, one ``stock.changed``). Orders held for stock add their
+    hold (a few statements each). The statement count does not grow with the batch or the
+    lines. No savepoint unless a draft carries a platform order id (a duplicate is then
+    rolled back alone and reported as ``duplicate_platform_order``).
+
+    A database error (a number collision, a platform order imported meanwhile) rolls the
+    whole batch back: a batch of one retries a collision with new numbers, a batch raises.
+    """
+    for draft in drafts:
+        if draft.on_shortage not in (ON_SHORTAGE_REFUSE, ON_SHORTAGE_HOLD):
+            raise ValueError(f"on_shortage must be {ON_SHORTAGE_REFUSE!r} or {ON_SHORTAGE_HOLD!r}")
+        if draft.on_shortage == ON_SHORTAGE_HOLD and not draft.paid:
+            raise ValueError("only orders that arrive paid can be held for stock")
+    for attempt in range(NUMBER_ATTEMPTS):
         try:
-            order_lines_insert_and_reserve(order=order, lines=built_lines, warehouse_ids=warehouse_ids, actor=actor)
-        except InsufficientStock as exc:
-            # stock_reserve ran in its own savepoint: nothing reserved, the lines stay.
-            if on_shortage != ON_SHORTAGE_HOLD:
+            return _create(drafts, actor=actor)
+        except IntegrityError:
+            duplicate = _duplicate_platform_order(drafts)
+            if duplicate is not None:
+                raise duplicate from None
+            if len(drafts) > 1 or connection.in_atomic_block or attempt == NUMBER_ATTEMPTS - 1:
                 raise
-            shortage = exc
-        order_created_log(order, actor=actor).save()
-        outbox_publish_many(order_created_events(order))
-        if shortage is not None:
-            order_hold_out_of_stock(order=order, shortage=shortage, actor=actor)
-        order_no, deadline = order.order_no, order.payment_deadline
-        order_cache_invalidate_on_commit([order_no])
-        if deadline is not None:
-            transaction.on_commit(lambda: _schedule_expiry(order_no, deadline))
-    return order
+            logger.warning("order number collided; retrying with a new one")
+    raise AssertionError("unreachable")
+
+
+def _duplicate_platform_order(drafts: list[OrderDraft]) -> Conflict | None:
+    """For a batch of one platform order that failed to insert: the conflict, if it was
+    imported meanwhile (read only when the transaction is still usable)."""
+    if len(drafts) != 1 or not drafts[0].platform_order_id:
+        return None
+    if connection.in_atomic_block and connection.needs_rollback:
+        return None
+    draft = drafts[0]
+    if not Order.objects.filter(shop=draft.shop, platform_order_id=draft.platform_order_id).exists():
+        return None
+    return Conflict(
+        OrderErrorCode.DUPLICATE_PLATFORM_ORDER,
+        _("Platform order %(id)s was already imported.") % {"id": draft.platform_order_id},
+        {"platform_order_id": draft.platform_order_id},
+    )
+
+
+@retry_on_deadlock
+def _create(drafts: list[OrderDraft], *, actor: str) -> list[Order | ApplicationError]:
+    results: list[Order | ApplicationError | None] = [None] * len(drafts)
+    prepared = _prepare(drafts, results)
+    if not prepared:
+        return results
+    warehouses = shops_warehouse_ids({p.order.shop_id for p in prepared if p.order.shop_id})
+    plan = stock_plan(
+        items=[
+            ReserveItem(
+                reference=p.order.order_no,
+                requests=[StockRequest(line.sku_id, line.quantity, str(pos)) for pos, line in enumerate(p.lines)],
+                destination=Destination(province=p.order.province, city=p.order.city),
+                warehouse_ids=warehouses.get(p.order.shop_id) or None,
+            )
+            for p in prepared
+        ]
+    )
+    codes = {line.sku_id: line.sku_code for p in prepared for line in p.lines}
+    refused = [p for p in prepared if p.order.order_no in plan.shortages and p.draft.on_shortage == ON_SHORTAGE_REFUSE]
+    if len(refused) == len(prepared):  # nothing to write: no transaction at all
+        for p in refused:
+            results[p.index] = plan.insufficient(p.order.order_no, codes)
+        stock_plan_abandon(plan)
+        return results
+    savepoint = any(p.order.platform_order_id for p in prepared)
+    try:
+        with transaction.atomic(savepoint=savepoint):
+            plan = stock_plan_take(plan)
+            written = []
+            for p in prepared:
+                if p.order.order_no in plan.shortages and p.draft.on_shortage == ON_SHORTAGE_REFUSE:
+                    results[p.index] = plan.insufficient(p.order.order_no, codes)
+                else:
+                    written.append(p)
+            if written:
+                _write(written, plan, actor=actor, codes=codes)
+    except BaseException:
+        stock_plan_abandon(plan)
+        raise
+    for p in prepared:
+        if p.order.order_no in plan.shortages:
+            gate_give_back(plan.admitted.get(p.order.order_no, {}), reference=p.order.order_no)
+    for p in prepared:
+        if results[p.index] is None:
+            results[p.index] = p.order
+    return results
+
+
+def _prepare(drafts: list[OrderDraft], results: list) -> list[_Prepared]:
+    """Check and price every draft (one SKU query for all); a refused draft's error goes to
+    ``results``. Each accepted order gets its number."""
+    for index, draft in enumerate(drafts):
+        if draft.on_shortage == ON_SHORTAGE_REFUSE:
+            try:
+                order_gate_precheck(draft.lines)
+            except ApplicationError as exc:
+                results[index] = exc
+    if all(result is not None for result in results):
+        return []
+    shops = {getattr(d.shop, "pk", None) for d in drafts}
+    pricing_shop = drafts[0].shop if len(shops) == 1 else None
+    one_buyer = len(drafts) == 1 and drafts[0].storefront
+    skus = order_skus(
+        {line.sku_id for d in drafts for line in d.lines if line.sku_id is not None},
+        codes={line.sku_code for d in drafts for line in d.lines if line.sku_id is None and line.sku_code},
+        shop=pricing_shop,
+        unpaid_buyer=(drafts[0].buyer_id or "").strip() if one_buyer else None,
+    )
+    prepared = []
+    for index, draft in enumerate(drafts):
+        if results[index] is not None:
+            continue
+        try:
+            order, lines = order_prepare(
+                shop=draft.shop,
+                buyer_id=draft.buyer_id,
+                lines=draft.lines,
+                recipient=draft.recipient,
+                discount_amount=draft.discount_amount,
+                shipping_fee=draft.shipping_fee,
+                buyer_message=draft.buyer_message,
+                platform_order_id=draft.platform_order_id,
+                paid=draft.paid,
+                skus=skus,
+                storefront=draft.storefront,
+            )
+        except ApplicationError as exc:
+            results[index] = exc
+            continue
+        order.order_no = next_number()
+        prepared.append(_Prepared(index=index, draft=draft, order=order, lines=lines))
+    return prepared
+
+
+def _write(prepared: list[_Prepared], plan, *, actor: str, codes: dict[int, str]) -> None:
+    """The INSERTs of a taken plan, inside its transaction (see ``orders_create``)."""
+    orders = [p.order for p in prepared]
+    Order.objects.bulk_create(orders)
+    if any(order.pk is None for order in orders):
+        # Backends that return no ids from a bulk insert (MySQL 8): read them back.
+        ids = dict(Order.objects.filter(order_no__in=[o.order_no for o in orders]).values_list("order_no", "pk"))
+        for order in orders:
+            order.pk = ids[order.order_no]
+    all_lines = []
+    for p in prepared:
+        for line in p.lines:
+            line.order = p.order
+        all_lines.extend(p.lines)
+    OrderLine.objects.bulk_create(all_lines)
+    if any(line.pk is None for line in all_lines):
+        by_order: dict[int, list[int]] = defaultdict(list)
+        for pk, order_id in OrderLine.objects.filter(order__in=orders).order_by("id").values_list("pk", "order_id"):
+            by_order[order_id].append(pk)
+        for p in prepared:
+            for line, pk in zip(p.lines, by_order[p.order.pk], strict=True):
+                line.pk = pk
+    stock_event = stock_plan_record(
+        plan,
+        operator=actor,
+        line_references={
+            p.order.order_no: {str(pos): str(line.pk) for pos, line in enumerate(p.lines)}
+            for p in prepared
+            if p.order.order_no in plan.allocations
+        },
+    )
+    OrderStatusLog.objects.bulk_create([order_created_log(order, actor=actor) for order in orders])
+    events = [event for order in orders for event in order_created_events(order)]
+    outbox_publish_many(events + ([stock_event] if stock_event is not None else []))
+    for p in prepared:
+        p.order.written_lines = p.lines
+        p.order.fulfillment_list = []
+        if p.order.order_no in plan.shortages:
+            order_hold_out_of_stock(order=p.order, shortage=plan.insufficient(p.order.order_no, codes), actor=actor)
+    order_cache_invalidate_on_commit([order.order_no for order in orders])
+    due = [(order.order_no, order.payment_deadline) for order in orders if order.payment_deadline is not None]
+    if due:
+        transaction.on_commit(lambda: [_schedule_expiry(order_no, deadline) for order_no, deadline in due])

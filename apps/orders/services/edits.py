@@ -1,5 +1,6 @@
 """Edits that keep the status: recipient and address, seller remark, and (while unpaid)
-the lines. Each is logged on the order's timeline and published as ``order.updated``."""
+the lines. Each is logged on the order's timeline and published as ``order.updated``.
+Each takes the ``expected_version`` the caller read: a stale one changes nothing (412)."""
 
 from decimal import Decimal
 
@@ -11,8 +12,8 @@ from apps.core.exceptions import Conflict
 from apps.core.money import ZERO
 from apps.inventory.services import stock_release
 from apps.orders.error_codes import OrderErrorCode
-from apps.orders.models import FS, Fulfillment, Order, OrderLine, OrderStatus
-from apps.orders.services.common import order_lock, order_record_change
+from apps.orders.models import FS, NOT_SHIPPED_STATUSES, Fulfillment, Order, OrderLine, OrderStatus
+from apps.orders.services.common import order_lock, order_record_change, order_shop_warehouse_ids
 from apps.orders.services.create import (
     OrderLineInput,
     RecipientInput,
@@ -22,27 +23,28 @@ from apps.orders.services.create import (
     order_invalid,
     order_lines_insert_and_reserve,
     order_price,
-    order_shop_warehouse_ids,
     recipient_model_fields,
 )
 from apps.orders.services.merge import order_detach_from_merged
+from apps.orders.services.pricing import order_check_discount
 
 S = OrderStatus
-ADDRESS_EDITABLE = frozenset({S.PENDING_PAYMENT, S.PAID, S.ON_HOLD, S.PENDING_SHIPMENT})
 
 
 def _invalid_status(order: Order, message: str) -> Conflict:
     return Conflict(OrderErrorCode.INVALID_STATUS, message % {"order_no": order.order_no}, {"status": order.status})
 
 
-def order_update_address(*, order_no: str, recipient: RecipientInput, actor: str) -> Order:
+def order_update_address(
+    *, order_no: str, recipient: RecipientInput, actor: str, expected_version: int | None = None
+) -> Order:
     """Change the recipient and address until the warehouse has the order (no package of
     it claimed for or sent to the WMS, or shipped). A pending package merged with other
     orders of the old address is split: this order's lines move to a package of their own."""
     fields = recipient_model_fields(order_clean_recipient(recipient))
     with transaction.atomic():
-        order = order_lock(order_no=order_no)
-        if order.status not in ADDRESS_EDITABLE:
+        order = order_lock(order_no=order_no, expected_version=expected_version)
+        if order.status not in NOT_SHIPPED_STATUSES:
             raise _invalid_status(order, _("The address of order %(order_no)s can no longer change."))
         at_wms = (
             Fulfillment.objects.filter(lines__order_line__order=order)
@@ -66,13 +68,13 @@ def order_update_address(*, order_no: str, recipient: RecipientInput, actor: str
         )
 
 
-def order_update_remark(*, order_no: str, remark: str, actor: str) -> Order:
+def order_update_remark(*, order_no: str, remark: str, actor: str, expected_version: int | None = None) -> Order:
     """Set the seller's remark (visible to staff and the warehouse), in any status."""
     remark = (remark or "").strip()
     if len(remark) > 500:
         raise order_invalid({"remark": [_("At most %(limit)d characters.") % {"limit": 500}]})
     with transaction.atomic():
-        order = order_lock(order_no=order_no)
+        order = order_lock(order_no=order_no, expected_version=expected_version)
         if order.seller_remark == remark:
             return order
         order.seller_remark = remark
@@ -85,17 +87,28 @@ def order_update_remark(*, order_no: str, remark: str, actor: str) -> Order:
 
 
 def order_change_lines(
-    *, order_no: str, lines: list[OrderLineInput], actor: str, shipping_fee: Decimal | None = None
+    *,
+    order_no: str,
+    lines: list[OrderLineInput],
+    actor: str,
+    shipping_fee: Decimal | None = None,
+    expected_version: int | None = None,
+    storefront: bool = False,
 ) -> Order:
     """Replace an unpaid order's lines: re-priced (the order discount stays, the shipping
     fee follows the rule unless given) and re-reserved, all or nothing. Lines whose total
-    falls below the order discount are refused (``validation_error``), nothing changed."""
-    built_lines = order_build_lines(lines)
+    falls below the order discount are refused (``validation_error``), nothing changed.
+    A ``storefront`` change (the shop's app) is priced and its discounts checked as at
+    creation (``price_mismatch``, ``discount_not_allowed``)."""
     fee = None if shipping_fee is None else order_amount(shipping_fee, "shipping_fee")
     with transaction.atomic():
-        order = order_lock(order_no=order_no)
+        order = order_lock(order_no=order_no, expected_version=expected_version)
         if order.status != S.PENDING_PAYMENT:
             raise _invalid_status(order, _("Only an unpaid order's lines can change (order %(order_no)s)."))
+        shop = order.shop if storefront else None
+        built_lines = order_build_lines(lines, shop=shop, storefront=shop is not None)
+        if shop is not None:
+            order_check_discount(shop=shop, lines=built_lines, discount_amount=order.discount_amount)
         order.total_amount = sum((line.line_total for line in built_lines), ZERO)
         order.shipping_fee, order.payable_amount = order_price(
             goods_total=order.total_amount, discount_amount=order.discount_amount, shipping_fee=fee

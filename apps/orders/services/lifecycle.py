@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
 from apps.core.alerts import alert_raise
+from apps.core.db import skip_locked
 from apps.core.exceptions import Conflict
 from apps.core.money import ZERO, to_money
 from apps.inventory.services import stock_release
@@ -33,7 +34,7 @@ from apps.orders.services.common import order_apply_transition, order_lock, orde
 from apps.orders.services.create import order_amount
 from apps.orders.services.fulfillment import fulfillment_publish
 from apps.payments.selectors import payments_paid_total, refunds_succeeded_total, refunds_total
-from apps.payments.services import refund_request
+from apps.payments.services import refund_request, refund_request_for_order
 
 logger = logging.getLogger(__name__)
 
@@ -74,22 +75,23 @@ def order_mark_paid(*, order_no: str, amount: Decimal, paid_at: datetime, method
 
 
 def order_payment_received(
-    *, order_no: str, reference: str, amount: Decimal, paid_at: datetime, method: str, actor: str
+    *, order_no: str, out_trade_no: str, amount: Decimal, paid_at: datetime, method: str, actor: str
 ) -> Order:
-    """Apply a provider's successful payment (``payment.succeeded``), once per ``reference``.
+    """Apply a provider's successful payment (``payment.succeeded``), once per trade.
 
     A payable order is marked paid. Money the order can no longer take (it was closed
     first, was already paid by another payment, or the amount is wrong) is still the
-    buyer's: it is recorded on the order and refunded in full automatically.
+    buyer's: it is recorded on the order and refunded in full automatically, to the trade
+    ``out_trade_no`` that paid it (reference ``late:<out_trade_no>``).
     """
     amount = order_amount(amount, "amount")
     with transaction.atomic():
         order = order_lock(order_no=order_no)
-        if OrderMoneyEvent.objects.filter(kind=OrderMoneyEvent.Kind.PAYMENT, reference=reference).exists():
+        if OrderMoneyEvent.objects.filter(kind=OrderMoneyEvent.Kind.PAYMENT, reference=out_trade_no).exists():
             return order
         first_payment = not OrderMoneyEvent.objects.filter(order=order, kind=OrderMoneyEvent.Kind.PAYMENT).exists()
         OrderMoneyEvent.objects.create(
-            order=order, kind=OrderMoneyEvent.Kind.PAYMENT, reference=reference, amount=amount
+            order=order, kind=OrderMoneyEvent.Kind.PAYMENT, reference=out_trade_no, amount=amount
         )
         if order.status == S.PENDING_PAYMENT and amount == order.payable_amount:
             return _pay_locked(order=order, amount=amount, paid_at=paid_at, method=method, actor=actor)
@@ -102,12 +104,13 @@ def order_payment_received(
             remark = _("Payment %(reference)s of %(amount)s does not match the payable amount; refunded automatically.")
         else:
             remark = _("Paid after close: payment %(reference)s of %(amount)s; refunded automatically.")
-        remark = remark % {"reference": reference, "amount": _money_text(amount)}
+        remark = remark % {"reference": out_trade_no, "amount": _money_text(amount)}
         logger.warning("order %s: %s", order.order_no, remark)
         order.paid_amount += amount
         order_record_change(order=order, actor=actor, remark=remark, update_fields=("paid_amount",))
+        # Back to the trade that made this payment, whatever the order's other payments hold.
         refund_request(
-            order_no=order.order_no, amount=amount, reason=remark, reference=f"late:{reference}", actor=actor
+            out_trade_no=out_trade_no, amount=amount, reason=remark, reference=f"late:{out_trade_no}", actor=actor
         )
         return order
 
@@ -161,7 +164,7 @@ def order_expire_overdue(*, actor: str, batch_size: int | None = None) -> list[s
         for pk in ids:
             with transaction.atomic():
                 order = (
-                    Order.objects.select_for_update(skip_locked=True)
+                    Order.objects.select_for_update(skip_locked=skip_locked())
                     .filter(pk=pk, status=S.PENDING_PAYMENT, payment_deadline__lte=now)
                     .first()
                 )
@@ -234,8 +237,8 @@ def _cancel_locked(*, order: Order, actor: str, reason: str, remark: str, update
 def order_cancel(*, order_no: str, actor: str, reason: str) -> Order:
     """Cancel an unpaid order, or intercept one awaiting shipment: its unshipped packages
     are cancelled, its stock released and what it paid through our payments and is not
-    already refunded or being refunded given back (``refund_request`` with reference
-    ``cancel:<order_no>``)."""
+    already refunded or being refunded given back through the payments that hold it
+    (``refund_request_for_order`` with reference ``cancel:<order_no>``)."""
     reason = (reason or "").strip()
     with transaction.atomic():
         order = order_lock(order_no=order_no)
@@ -249,7 +252,7 @@ def order_cancel(*, order_no: str, actor: str, reason: str) -> Order:
         if intercepted and refundable > ZERO:
             # Money collected through our payments goes back through them; a platform
             # order's refund happens on the platform (its after-sale flow).
-            refund_request(
+            refund_request_for_order(
                 order_no=order.order_no,
                 amount=refundable,
                 reason=reason or _("Order cancelled before shipment."),
@@ -338,7 +341,7 @@ def order_record_refund(*, order_no: str, amount: Decimal, actor: str, refund_id
             "total": _money_text(order.refunded_amount),
             "paid": _money_text(order.paid_amount),
         }
-        fully = order.paid_amount > ZERO and order.refunded_amount >= order.paid_amount
+        fully = order.refunded_in_full
         if fully and order.status == S.REFUNDING:
             return order_apply_transition(
                 order=order, transition="finish_refund", actor=actor, remark=remark, update_fields=("refunded_amount",)

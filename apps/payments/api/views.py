@@ -4,7 +4,7 @@ signature instead, and answered in the form the provider expects (WeChat: JSON
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
@@ -16,6 +16,8 @@ class _CallbackApi(APIView):
     authentication_classes = ()
     permission_classes = (AllowAny,)
     throttle_classes = ()
+    # Answered in the provider's format (documented per view), not the API's error shape.
+    foreign_error_format = True
     provider: str
 
     def post(self, request):
@@ -25,6 +27,7 @@ class _CallbackApi(APIView):
         return HttpResponse(reply.body, status=reply.status, content_type=reply.content_type)
 
 
+@extend_schema_view(post=extend_schema(operation_id="payments_callback_wechat"))
 @extend_schema(
     summary="WeChat Pay v3 notification",
     description="Signed by WeChat Pay (Wechatpay-Signature); the resource is AES-256-GCM encrypted.",
@@ -39,6 +42,7 @@ class WechatCallbackApi(_CallbackApi):
     provider = Provider.WECHAT
 
 
+@extend_schema_view(post=extend_schema(operation_id="payments_callback_alipay"))
 @extend_schema(
     summary="Alipay asynchronous notification",
     description="Form post signed RSA2 by Alipay; answered with the plain text `success`.",

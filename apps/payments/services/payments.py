@@ -35,6 +35,12 @@ from apps.payments.providers.base import (
     TradeResult,
     TradeState,
 )
+from apps.payments.providers.config import (
+    ProviderMisconfigured,
+    ensure_configured,
+    provider_configured,
+    provider_problems,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +65,17 @@ def _provider_or_error(provider: str):
             _("Unknown payment provider %(provider)s.") % {"provider": provider},
             {"choices": list(Provider.values)},
         )
-    return get_provider(provider)
+    try:
+        return get_provider(provider)
+    except ProviderMisconfigured as exc:
+        logger.error("payment provider %s cannot be used: %s", provider, exc)
+        raise ApplicationError(
+            PaymentErrorCode.PROVIDER_UNAVAILABLE,
+            _("Payments with %(provider)s are unavailable at the moment; please try another way to pay or retry later.")
+            % {"provider": Provider(provider).label},
+            {"provider": provider},
+            status_code=503,
+        ) from exc
 
 
 def payment_start(
@@ -256,8 +272,17 @@ def payment_notification_handle(*, provider: str, headers: dict[str, str], body:
     duplicates and amount mismatches, which finance handles): the success reply, so the
     provider stops retrying.
     """
-    strategy = _provider_or_error(provider)
+    if provider not in Provider.values:
+        _provider_or_error(provider)
+    strategy = get_provider(provider, checked=False)
     record = _record_notification(provider=provider, headers=headers, body=body)
+    try:
+        ensure_configured(provider)
+    except ProviderMisconfigured as exc:
+        # Kept raw; the provider sends it again, and once the keys are fixed it is applied.
+        logger.error("%s callback not verified (notification %s): %s", provider, record.pk, exc)
+        _finish_notification(record, outcome="misconfigured", error=str(exc))
+        return strategy.reply_fail(_("temporarily unavailable"), status=503)
     try:
         notification = strategy.parse_notification(headers=headers, body=body)
     except SignatureInvalid as exc:
@@ -330,10 +355,28 @@ def payment_query(*, payment_id: int, actor: str) -> tuple[Payment, str]:
     return payment_apply_trade(trade=trade, actor=actor)
 
 
+def usable_providers(*, job: str) -> set[str]:
+    """The providers a beat job may call this run; each misconfigured one is logged once."""
+    usable = set()
+    for name in Provider.values:
+        problems = provider_problems(name)
+        if not problems:
+            usable.add(name)
+        elif provider_configured(name):
+            logger.error("%s: skipping %s, misconfigured: %s", job, name, "; ".join(map(str, problems)))
+    return usable
+
+
 def payments_query_open(*, actor: str) -> dict[str, int]:
-    """Beat job: query payments still open after ``PAYMENT_QUERY_AFTER_MINUTES`` (lost callbacks)."""
+    """Beat job: query payments still open after ``PAYMENT_QUERY_AFTER_MINUTES`` (lost callbacks).
+
+    Payments of a misconfigured provider wait (counted as ``skipped``) until it is fixed."""
     counts: dict[str, int] = {}
-    for payment_id in selectors.payments_due_for_query().values_list("pk", flat=True)[:500]:
+    usable = usable_providers(job="payments.query_open")
+    for payment_id, provider in selectors.payments_due_for_query().values_list("pk", "provider")[:500]:
+        if provider not in usable:
+            counts["skipped"] = counts.get("skipped", 0) + 1
+            continue
         try:
             _payment, outcome = payment_query(payment_id=payment_id, actor=actor)
         except ProviderUnavailable as exc:

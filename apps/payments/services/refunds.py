@@ -2,9 +2,11 @@
 (outbox consumer, then the beat job with capped exponential backoff), complete by callback or
 query.
 
-The rule finance cares about: refunds that are requested, processing or succeeded never add
-up to more than the order's succeeded payments. It is checked with the order's succeeded
-payment rows locked, so two concurrent refund requests are decided one after the other.
+Every refund names the payment whose trade it goes back to: ``refund_request`` takes the
+trade, ``refund_request_for_order`` splits an order's refund over the payments that hold the
+money. The rule finance cares about: the refunds that are requested, processing or succeeded
+against a payment never add up to more than it collected. It is checked with the payment
+rows locked, so two concurrent refund requests are decided one after the other.
 Money a payment flagged for finance received (another amount than the payable) was never
 the order's: ``payment_refund_received`` gives it back, and its success is published as
 ``payment.received_refunded``, not as a refund of the order.
@@ -58,63 +60,131 @@ def _refund_event(refund: Refund) -> dict:
     }
 
 
-def refund_request(*, order_no: str, amount: Decimal, reason: str, reference: str, actor: str) -> Refund:
-    """Record a refund of ``amount`` for ``order_no`` and queue the provider call.
-
-    Idempotent by ``reference``: the same reference returns the existing refund (a different
-    order or amount under it is refused). Raises ``Conflict(refund_exceeds_paid)`` when the
-    refunds would pass what was paid. The refund goes against one succeeded payment (the one
-    with the most left to refund); a refund larger than any single payment's remainder is
-    refused the same way. No network I/O: safe inside an order transaction.
-    """
+def _checked_request(amount: Decimal, reference: str) -> Decimal:
     amount = to_money(amount)
     if amount <= 0:
         raise Unprocessable(PaymentErrorCode.INVALID_AMOUNT, _("The refund amount must be positive."))
     if not reference or len(reference) > 64:
         raise Unprocessable(PaymentErrorCode.INVALID_AMOUNT, _("A refund needs a reference of 1 to 64 characters."))
+    return amount
+
+
+def _reference_reused(reference: str, existing: list[Refund]) -> Conflict:
+    return Conflict(
+        PaymentErrorCode.REFUND_REFERENCE_REUSED,
+        _("Refund reference %(reference)s was already used for another refund.") % {"reference": reference},
+        {"order_no": existing[0].order_no, "amount": str(sum((r.amount for r in existing), ZERO))},
+    )
+
+
+def _held(payments: list[Payment]) -> dict[int, Decimal]:
+    """What each succeeded payment still holds: its amount less the refunds counting against it."""
+    counted = dict(
+        Refund.objects.filter(payment__in=payments, status__in=REFUND_COUNTING_STATUSES)
+        .values_list("payment_id")
+        .annotate(total=Sum("amount"))
+    )
+    return {
+        p.pk: (p.amount - counted.get(p.pk, ZERO)) if p.status == PaymentStatus.SUCCEEDED else ZERO for p in payments
+    }
+
+
+def _create_refund(*, payment: Payment, amount: Decimal, reason: str, reference: str, actor: str) -> Refund:
+    refund = Refund.objects.create(
+        payment=payment,
+        order_no=payment.order_no,
+        reference=reference,
+        out_refund_no=next_number(),
+        amount=amount,
+        reason=reason[:255],
+        requested_by=actor,
+        next_attempt_at=timezone.now(),
+    )
+    outbox_publish(
+        topic="refund.requested", aggregate_type="refund", aggregate_id=refund.pk, payload=_refund_event(refund)
+    )
+    return refund
+
+
+def refund_request(*, out_trade_no: str, amount: Decimal, reason: str, reference: str, actor: str) -> Refund:
+    """Give ``amount`` back to the buyer through the trade ``out_trade_no`` that paid it.
+
+    Idempotent by ``reference``: the same reference returns the existing refund (another
+    payment or amount under it is refused). Raises ``Conflict(refund_exceeds_paid)`` when the
+    payment (succeeded) does not still hold ``amount``, checked under its row lock. No network
+    I/O: safe inside an order transaction.
+    """
+    amount = _checked_request(amount, reference)
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().filter(out_trade_no=out_trade_no).first()
+        if payment is None:
+            raise NotFound(
+                PaymentErrorCode.PAYMENT_NOT_FOUND,
+                _("No payment with trade number %(no)s.") % {"no": out_trade_no},
+            )
+        existing = list(Refund.objects.filter(reference=reference).order_by("pk"))
+        if existing:
+            if len(existing) != 1 or existing[0].payment_id != payment.pk or existing[0].amount != amount:
+                raise _reference_reused(reference, existing)
+            return existing[0]
+        held = _held([payment])[payment.pk]
+        if amount > held:
+            # A payment that has not succeeded holds nothing the order could give back.
+            paid = payment.amount if payment.status == PaymentStatus.SUCCEEDED else ZERO
+            raise Conflict(
+                PaymentErrorCode.REFUND_EXCEEDS_PAID,
+                _("Refunding %(amount)s would exceed what payment %(no)s holds for order %(order_no)s.")
+                % {"amount": amount, "no": payment.out_trade_no, "order_no": payment.order_no},
+                {"paid": str(paid), "refunded": str(to_money(paid - held)), "requested": str(amount)},
+            )
+        return _create_refund(payment=payment, amount=amount, reason=reason, reference=reference, actor=actor)
+
+
+def refund_request_for_order(
+    *, order_no: str, amount: Decimal, reason: str, reference: str, actor: str
+) -> list[Refund]:
+    """Give ``amount`` of an order's money back, through the payments that hold it.
+
+    The amount is split over the order's succeeded payments, oldest first (the one that paid
+    the order before any duplicate), each refund row naming its payment and never taking more
+    than that payment still holds; all rows share ``reference``. Idempotent by ``reference``
+    (the same order and total return the existing rows). Raises
+    ``Conflict(refund_exceeds_paid)`` when the payments together hold less than ``amount``,
+    checked with every succeeded payment of the order locked. No network I/O.
+    """
+    amount = _checked_request(amount, reference)
     with transaction.atomic():
         payments = list(
             Payment.objects.select_for_update().filter(order_no=order_no, status=PaymentStatus.SUCCEEDED).order_by("pk")
         )
-        existing = Refund.objects.filter(reference=reference).first()
-        if existing is not None:
-            if existing.order_no != order_no or existing.amount != amount:
-                raise Conflict(
-                    PaymentErrorCode.REFUND_REFERENCE_REUSED,
-                    _("Refund reference %(reference)s was already used for another refund.") % {"reference": reference},
-                    {"order_no": existing.order_no, "amount": str(existing.amount)},
-                )
+        existing = list(Refund.objects.filter(reference=reference).order_by("pk"))
+        if existing:
+            if any(r.order_no != order_no for r in existing) or sum((r.amount for r in existing), ZERO) != amount:
+                raise _reference_reused(reference, existing)
             return existing
+        held = _held(payments)
         paid = sum((p.amount for p in payments), ZERO)
-        counted = dict(
-            Refund.objects.filter(payment__in=payments, status__in=REFUND_COUNTING_STATUSES)
-            .values_list("payment_id")
-            .annotate(total=Sum("amount"))
-        )
-        refunded = sum(counted.values(), ZERO)
-        remaining = {p.pk: p.amount - counted.get(p.pk, ZERO) for p in payments}
-        target = max(payments, key=lambda p: (remaining[p.pk], -p.pk), default=None)
-        if target is None or refunded + amount > paid or remaining[target.pk] < amount:
+        if amount > sum(held.values(), ZERO):
             raise Conflict(
                 PaymentErrorCode.REFUND_EXCEEDS_PAID,
                 _("Refunding %(amount)s would exceed what was paid for order %(order_no)s.")
                 % {"amount": amount, "order_no": order_no},
-                {"paid": str(paid), "refunded": str(to_money(refunded)), "requested": str(amount)},
+                {
+                    "paid": str(paid),
+                    "refunded": str(to_money(paid - sum(held.values(), ZERO))),
+                    "requested": str(amount),
+                },
             )
-        refund = Refund.objects.create(
-            payment=target,
-            order_no=order_no,
-            reference=reference,
-            out_refund_no=next_number(),
-            amount=amount,
-            reason=reason[:255],
-            requested_by=actor,
-            next_attempt_at=timezone.now(),
-        )
-        outbox_publish(
-            topic="refund.requested", aggregate_type="refund", aggregate_id=refund.pk, payload=_refund_event(refund)
-        )
-    return refund
+        refunds = []
+        rest = amount
+        for payment in payments:
+            part = min(rest, held[payment.pk])
+            if part > 0:
+                refunds.append(
+                    _create_refund(payment=payment, amount=part, reason=reason, reference=reference, actor=actor)
+                )
+                rest -= part
+        return refunds
 
 
 def payment_refund_received(*, payment_id: int, reason: str, actor: str) -> Refund:
@@ -142,28 +212,21 @@ def refund_received_locked(*, payment: Payment, reason: str, actor: str) -> Refu
             % {"no": payment.out_trade_no},
             {"status": payment.status, "flagged_for_finance": payment.flagged_for_finance},
         )
-    now = timezone.now()
     if payment.status == PaymentStatus.CREATED:
         payment.close()
-        payment.closed_at = now
+        payment.closed_at = timezone.now()
         payment.save(update_fields=["status", "closed_at", "updated_at"])
     refunds = list(payment.refunds.order_by("pk"))
     counted = [r for r in refunds if r.status in REFUND_COUNTING_STATUSES]
     remaining = payment.paid_amount - sum((r.amount for r in counted), ZERO)
     if remaining <= 0:
         return counted[-1]
-    refund = Refund.objects.create(
+    refund = _create_refund(
         payment=payment,
-        order_no=payment.order_no,
-        reference=f"received:{payment.out_trade_no}:{len(refunds) + 1}",
-        out_refund_no=next_number(),
         amount=remaining,
-        reason=reason[:255],
-        requested_by=actor,
-        next_attempt_at=now,
-    )
-    outbox_publish(
-        topic="refund.requested", aggregate_type="refund", aggregate_id=refund.pk, payload=_refund_event(refund)
+        reason=reason,
+        reference=f"received:{payment.out_trade_no}:{len(refunds) + 1}",
+        actor=actor,
     )
     logger.info("payment %s: refund of the %s received requested (%s)", payment.out_trade_no, remaining, actor)
     return refund
@@ -373,8 +436,13 @@ def refund_submit(*, refund_id: int, actor: str) -> Refund:
 
 
 def refunds_process_due(*, actor: str) -> int:
-    """Beat job: resend refunds whose retry time came, and ask about processing ones."""
-    ids = list(selectors.refunds_due().values_list("pk", flat=True)[:200])
+    """Beat job: resend refunds whose retry time came, and ask about processing ones.
+
+    Refunds of a misconfigured provider wait, untouched, until it is fixed."""
+    from apps.payments.services.payments import usable_providers
+
+    usable = usable_providers(job="payments.refunds_process")
+    ids = list(selectors.refunds_due().filter(payment__provider__in=usable).values_list("pk", flat=True)[:200])
     for refund_id in ids:
         refund_submit(refund_id=refund_id, actor=actor)
     return len(ids)

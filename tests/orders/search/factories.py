@@ -7,63 +7,31 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from apps.channels.models import Platform, Shop
 from apps.inventory.models import Sku, Warehouse
 from apps.orders.models import Fulfillment, FulfillmentLine, Order, OrderLine, OrderStatus
+from apps.shops.models import Platform
+from tests.inventory import factories as inventory_factories
+from tests.orders import factories as order_factories
+from tests.shops import factories as shop_factories
 
 
-class ShopFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Shop
-        skip_postgeneration_save = True
-
-    code = factory.Sequence(lambda n: f"shop-{n}")
-    name = factory.Sequence(lambda n: f"Shop {n}")
+class ShopFactory(shop_factories.ShopFactory):
     platform = Platform.TMALL
-    app_key = factory.Sequence(lambda n: f"search-app-key-{n}")
-
-    @factory.post_generation
-    def secret(self, create, extracted, **kwargs):
-        self.set_app_secret(extracted or "s3cret")
-        if create:
-            self.save(update_fields=["app_secret_encrypted"])
+    secret = factory.PostGenerationMethodCall("set_app_secret", "s3cret")
 
 
-class WarehouseFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Warehouse
-
-    code = factory.Sequence(lambda n: f"WH{n:03d}")
-    name = factory.Sequence(lambda n: f"Warehouse {n}")
+class WarehouseFactory(inventory_factories.WarehouseFactory):
     province = "浙江省"
+    city = ""
 
 
-class SkuFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Sku
-
-    code = factory.Sequence(lambda n: f"SKU-{n:05d}")
-    name = factory.Sequence(lambda n: f"商品 {n}")
+class SkuFactory(inventory_factories.SkuFactory):
     price = Decimal("10.00")
 
 
-class OrderFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Order
-
+class OrderFactory(order_factories.OrderFactory):
     order_no = factory.Sequence(lambda n: f"2025010100000{n:07d}")
     shop = factory.SubFactory(ShopFactory)
-    platform = factory.LazyAttribute(lambda o: o.shop.platform if o.shop else "own")
-    buyer_id = factory.Sequence(lambda n: f"buyer-{n}")
-    status = OrderStatus.PENDING_PAYMENT
-    payable_amount = Decimal("100.00")
-    total_amount = factory.LazyAttribute(lambda o: o.payable_amount)
-    recipient_name = "张三"
-    recipient_phone = factory.Sequence(lambda n: f"138{n:08d}")
-    province = "浙江省"
-    city = "杭州市"
-    district = "西湖区"
-    address = "文三路 100 号"
     version = 1
 
 

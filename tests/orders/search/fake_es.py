@@ -26,6 +26,7 @@ class Recorded:
     path: str
     query: dict
     body: object
+    headers: dict = field(default_factory=dict)  # names in lower case
 
     @property
     def ndjson(self) -> list[dict]:
@@ -39,6 +40,8 @@ class FakeElasticsearch:
     bulk_statuses: dict[str, int] = field(default_factory=dict)  # document id -> HTTP status
     search_hits: list[dict] = field(default_factory=list)
     search_total: int = 0
+    search_failed_shards: int = 0  # a red cluster: shards that did not answer a search
+    health: str = "green"  # what _cluster/health answers
     count: int = 0
     documents: dict[str, dict] = field(default_factory=dict)  # id -> _source, for _mget
     drop_next: int = 0
@@ -58,6 +61,8 @@ class FakeElasticsearch:
             }
         if parts and parts[-1] == "_bulk":
             return 200, self._bulk(body)
+        if parts[:2] == ["_cluster", "health"]:
+            return 200, {"cluster_name": "fake", "status": self.health, "timed_out": False}
         if parts == ["_aliases"]:
             for action in body["actions"]:
                 ((kind, spec),) = action.items()
@@ -80,10 +85,11 @@ class FakeElasticsearch:
         if parts and parts[-1] == "_count":
             return 200, {"count": self.count, "_shards": {"total": 1, "successful": 1, "failed": 0}}
         if parts and parts[-1] == "_search":
+            failed = self.search_failed_shards
             return 200, {
                 "took": 1,
                 "timed_out": False,
-                "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+                "_shards": {"total": 1 + failed, "successful": 1, "skipped": 0, "failed": failed},
                 "hits": {
                     "total": {"value": self.search_total, "relation": "eq"},
                     "max_score": None,
@@ -148,7 +154,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 self.connection.shutdown(2)
                 return
-            self.fake.requests.append(Recorded(self.command, split.path, parse_qs(split.query), body))
+            self.fake.requests.append(
+                Recorded(
+                    self.command,
+                    split.path,
+                    parse_qs(split.query),
+                    body,
+                    {k.lower(): v for k, v in self.headers.items()},
+                )
+            )
             status, payload = self.fake.answer(self.command, split.path, body)
         data = json.dumps(payload).encode()
         self.send_response(status)

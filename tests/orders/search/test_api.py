@@ -47,15 +47,21 @@ def test_staff_search_spans_shops_and_lines_come_from_the_database(staff_client,
     assert body["results"][1]["shop"] == shops[0].code
 
 
-def test_shop_client_sees_only_its_own_shop_even_when_asking_for_another(shops):
+def test_shop_client_sees_only_its_own_shop_and_another_shop_is_not_found(shops):
     own = OrderFactory(shop=shops[0], buyer_id="ben")
     OrderFactory(shop=shops[1], buyer_id="ben")
     client = SignedClient(shops[0], "s3cret")
-    response = client.get(f"{URL}?buyer_id=ben&shop_id={shops[1].id}")
+
+    response = client.get(f"{URL}?buyer_id=ben")
     assert response.status_code == 200
     assert [item["order_no"] for item in response.json()["results"]] == [own.order_no]
     # The shop sees its own buyers' phone numbers unmasked.
-    assert response.json()["results"][0]["recipient_phone"] == own.recipient_phone
+    assert response.json()["results"][0]["recipient"]["phone"] == own.recipient_phone
+    assert client.get(f"{URL}?buyer_id=ben&shop_id={shops[0].id}").json()["results"][0]["order_no"] == own.order_no
+
+    other = client.get(f"{URL}?buyer_id=ben&shop_id={shops[1].id}")
+    assert other.status_code == 404
+    assert other.json()["code"] == "shop_not_found"
 
 
 def test_personal_data_masked_without_the_permission(staff_without_personal_data):
@@ -63,13 +69,13 @@ def test_personal_data_masked_without_the_permission(staff_without_personal_data
     order = OrderFactory(recipient_phone="13912345678", address="文三路 100 号")
     item = client.get(URL, {"phone": "13912345678"}).json()["results"][0]
     assert item["order_no"] == order.order_no
-    assert item["recipient_phone"] == "139****5678"
-    assert item["address"] == "文三****"
+    assert item["recipient"]["phone"] == "139****5678"
+    assert item["recipient"]["address"] == "文三****"
 
     user.user_permissions.add(Permission.objects.get(codename="view_personal_data"))
     client.force_login(type(user).objects.get(pk=user.pk))
     item = client.get(URL, {"phone": "13912345678"}).json()["results"][0]
-    assert item["recipient_phone"] == "13912345678"
+    assert item["recipient"]["phone"] == "13912345678"
 
 
 def test_status_list_date_day_and_cursor_paging(staff_client):
@@ -80,14 +86,16 @@ def test_status_list_date_day_and_cursor_paging(staff_client):
         inside.append(set_created_at(order, day + timedelta(hours=hour, minutes=59)))
     set_created_at(OrderFactory(status=OrderStatus.PAID), day + timedelta(days=1))  # the next day
     set_created_at(OrderFactory(status=OrderStatus.CANCELLED), day + timedelta(hours=1))
-    params = {"status": "paid,shipped", "created_from": "2025-06-18", "created_to": "2025-06-18", "size": 2}
+    params = {"status": "paid,shipped", "created_after": "2025-06-18", "created_before": "2025-06-18", "page_size": 2}
 
     first = staff_client.get(URL, params).json()
     assert first["total"] == 3
+    assert first["previous"] is None
     assert [item["order_no"] for item in first["results"]] == [inside[2].order_no, inside[1].order_no]
-    second = staff_client.get(URL, {**params, "cursor": first["next_cursor"]}).json()
+    # ``next`` is the next page's address, filters included, as in the order list.
+    second = staff_client.get(first["next"]).json()
     assert [item["order_no"] for item in second["results"]] == [inside[0].order_no]
-    assert second["next_cursor"] is None
+    assert second["next"] is None
 
 
 def test_free_text_and_product_name(staff_client):
@@ -108,12 +116,18 @@ def _cursor(key: list) -> str:
     [
         ({"status": "lost"}, "validation_error"),
         ({"sort": "phone"}, "validation_error"),
-        ({"size": 0}, "validation_error"),
-        ({"created_from": "yesterday"}, "validation_error"),
+        ({"sort": ""}, "validation_error"),
+        ({"page_size": 0}, "validation_error"),
+        ({"created_after": "yesterday"}, "validation_error"),
+        ({"created_before": ""}, "validation_error"),
+        ({"buyer_id": " "}, "validation_error"),
+        ({"status": ""}, "validation_error"),
+        ({"created_from": "2025-06-18"}, "validation_error"),
+        ({"size": 2}, "validation_error"),
         ({"cursor": "not-a-cursor"}, "invalid_cursor"),
-        ({"created_to": "9999-12-31"}, "validation_error"),
-        ({"created_from": "0001-01-01T00:00:00+14:00"}, "validation_error"),
-        ({"created_to": "9999-12-31T23:59:59-12:00"}, "validation_error"),
+        ({"created_before": "9999-12-31"}, "validation_error"),
+        ({"created_after": "0001-01-01T00:00:00+14:00"}, "validation_error"),
+        ({"created_before": "9999-12-31T23:59:59-12:00"}, "validation_error"),
         ({"sort": "payable_amount", "cursor": _cursor(["NaN", 1])}, "invalid_cursor"),
         ({"sort": "payable_amount", "cursor": _cursor(["1e30", 1])}, "invalid_cursor"),
         ({"cursor": _cursor(["0001-01-01T00:00:00+14:00", 1])}, "invalid_cursor"),
@@ -144,3 +158,18 @@ def test_elasticsearch_answers_order_numbers_and_details_come_from_the_database(
     assert body["backend"] == "elasticsearch"
     assert [item["order_no"] for item in body["results"]] == [first.order_no, second.order_no]
     assert body["results"][0]["payable_amount"] == "100.00"
+
+
+def test_a_page_size_above_the_maximum_is_served_at_the_maximum_as_lists_do(staff_client, monkeypatch):
+    from apps.core.api.pagination import CursorPagination
+    from apps.orders.api import search_views
+
+    monkeypatch.setattr(search_views, "MAX_PAGE_SIZE", 2)
+    monkeypatch.setattr(CursorPagination, "max_page_size", 2)
+    for _ in range(3):
+        OrderFactory()
+    searched = staff_client.get(URL, {"page_size": 5000}).json()
+    listed = staff_client.get("/api/v1/orders", {"page_size": 5000}).json()
+    assert (len(searched["results"]), len(listed["results"])) == (2, 2)
+    assert searched["next"] is not None
+    assert listed["next"] is not None

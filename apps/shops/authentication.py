@@ -8,26 +8,28 @@ The signature is verified on every request as before.
 
 from uuid import uuid4
 
-from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import transaction
 
-from apps.channels.models import Shop
-from apps.core.api.authentication import SignedRequestAuthentication
+from apps.core.api.authentication import SignedCaller, SignedRequestAuthentication
+from apps.shops.models import Shop
 
 SHOPS_VERSION_KEY = "shops:auth-version"
 _known: dict[str, tuple[str, tuple]] = {}
 
 
-class ShopClient(AnonymousUser):
+class ShopClient(SignedCaller):
     """The caller behind a signed request: authenticated, and only as its shop."""
 
     def __init__(self, shop: Shop):
         self.shop = shop
 
     @property
-    def is_authenticated(self) -> bool:
-        return True
+    def caller_key(self) -> str:
+        return f"shop:{self.shop.pk}"
+
+    def acts_for_shop(self, shop_id: int) -> bool:
+        return self.shop.pk == shop_id
 
     def __str__(self) -> str:
         return f"shop:{self.shop.code}"
@@ -67,3 +69,9 @@ class ShopSignatureAuthentication(SignedRequestAuthentication):
         resolved = (ShopClient(shop), shop, shop.app_secret)
         _known[app_key] = (version, resolved)
         return resolved
+
+
+def caller_shop(request) -> Shop | None:
+    """The Shop a signed request acts as, or None for a staff session."""
+    user = getattr(request, "user", None)
+    return user.shop if isinstance(user, ShopClient) else None
