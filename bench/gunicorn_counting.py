@@ -44,6 +44,8 @@ def post_fork(server, worker):
         return execute(sql, params, many, context)
 
     def on_connection(sender, connection, **kwargs):
-        connection.execute_wrappers.append(count)
+        # The wrapper list outlives a reconnect (``CONN_MAX_AGE=0`` reconnects per request).
+        if count not in connection.execute_wrappers:
+            connection.execute_wrappers.append(count)
 
     connection_created.connect(on_connection, weak=False)
