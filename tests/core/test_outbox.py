@@ -293,11 +293,11 @@ def test_a_batch_consumer_may_fail_single_events_and_only_those_are_retried(cons
 
 def queued_relay_runs() -> list[bool]:
     """Relay tasks waiting in the broker, in order: True for one sent to run at once."""
-    from oms.celery import app
+    from oms.celery import TASK_ROUTES, app
 
     runs = []
     with app.connection_for_read() as conn:
-        queue = conn.SimpleQueue("default")
+        queue = conn.SimpleQueue(TASK_ROUTES["core.outbox_relay"])
         while True:
             try:
                 message = queue.get(block=False)

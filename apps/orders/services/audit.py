@@ -36,11 +36,11 @@ from apps.core.db import skip_locked
 from apps.core.exceptions import ApplicationError, Conflict
 from apps.inventory.domain import InsufficientStock
 from apps.inventory.selectors import sellable_by_sku
-from apps.orders.models import BlacklistedPhone, Order, OrderStatus
+from apps.orders.models import BlacklistedPhone, Order, OrderLine, OrderStatus
 from apps.orders.services.allocation import order_allocate_locked
 from apps.orders.services.common import order_apply_transition, order_lock, order_record_change
 from apps.orders.services.fulfillment import FulfillmentErrorCode
-from apps.orders.services.pricing import order_skus
+from apps.orders.services.pricing import catalogue_prices
 from apps.orders.services.shortage import (
     is_out_of_stock,
     order_hold_out_of_stock,
@@ -67,12 +67,35 @@ def audit_findings(order: Order) -> list[dict]:
     """Every audit rule the order fails, as ``{"code", "message"[, "details"]}``; empty = pass."""
     phone = order.recipient_phone.strip()
     blacklisted = bool(phone) and BlacklistedPhone.objects.filter(phone=phone).exists()
-    return findings_of(order, blacklisted=blacklisted, duplicate=_duplicate_of(order))
+    lines = list(order.lines.all())
+    return findings_of(
+        order,
+        lines=lines,
+        blacklisted=blacklisted,
+        duplicate=_duplicate_of(order),
+        prices=audit_prices({order.pk: (order, lines)}),
+    )
 
 
-def findings_of(order: Order, *, blacklisted: bool, duplicate: str | None) -> list[dict]:
+def audit_prices(orders: dict[int, tuple[Order, list[OrderLine]]]) -> dict[tuple[int | None, int], Decimal]:
+    """The OMS prices the price-anomaly rule compares platform orders with (none to read for
+    storefront orders, which the OMS priced itself)."""
+    return catalogue_prices(
+        {(order.shop_id, line.sku_id) for order, lines in orders.values() if order.platform_order_id for line in lines}
+    )
+
+
+def findings_of(
+    order: Order,
+    *,
+    lines: list[OrderLine],
+    blacklisted: bool,
+    duplicate: str | None,
+    prices: dict[tuple[int | None, int], Decimal],
+) -> list[dict]:
     """The findings of ``order`` given what the database said: whether its phone is
-    blacklisted and which order it duplicates (``audit_batch`` reads those for many orders)."""
+    blacklisted, which order it duplicates and the OMS prices of its goods (``audit_batch``
+    reads those for many orders)."""
     findings = []
     if settings.AUDIT_HOLD_ON_BUYER_MESSAGE and order.buyer_message.strip():
         # The message itself stays on the order: buyers write phones and addresses into it.
@@ -113,10 +136,9 @@ def findings_of(order: Order, *, blacklisted: bool, duplicate: str | None) -> li
             )
     if blacklisted:
         findings.append(_reason("phone_blacklisted", _("The recipient's phone is blacklisted.")))
-    anomaly = _price_anomaly(order)
+    anomaly = _price_anomaly(order, lines, prices)
     if anomaly:
         findings.append(anomaly)
-    duplicate = _duplicate_of(order)
     if duplicate:
         findings.append(
             _reason(
@@ -128,16 +150,19 @@ def findings_of(order: Order, *, blacklisted: bool, duplicate: str | None) -> li
     return findings
 
 
-def _price_anomaly(order: Order) -> dict | None:
+def _price_anomaly(order: Order, lines: list[OrderLine], prices: dict[tuple[int | None, int], Decimal]) -> dict | None:
     """A platform order (it keeps the platform's prices) paid below the OMS's price of its
     goods (shop prices, else list prices) by more than ``AUDIT_PRICE_ANOMALY_SHARE``: a
     mispriced listing or an abused coupon; a person should look before it ships."""
     if not order.platform_order_id:
         return None
-    lines = list(order.lines.all())
-    prices = order_skus({line.sku_id for line in lines}, shop=order.shop)
     oms_total = sum(
-        (prices[line.sku_id].catalogue_price * line.quantity for line in lines if line.sku_id in prices), Decimal(0)
+        (
+            prices[order.shop_id, line.sku_id] * line.quantity
+            for line in lines
+            if (order.shop_id, line.sku_id) in prices
+        ),
+        Decimal(0),
     )
     floor = (oms_total * (1 - Decimal(settings.AUDIT_PRICE_ANOMALY_SHARE))).quantize(Decimal("0.01"))
     if order.paid_amount >= floor:

@@ -37,7 +37,7 @@ from apps.orders.models import (
     OrderStatusLog,
 )
 from apps.orders.services.allocation import line_id_of
-from apps.orders.services.audit import NOT_DUPLICATE_STATUSES, _audit_locked, findings_of
+from apps.orders.services.audit import NOT_DUPLICATE_STATUSES, _audit_locked, audit_prices, findings_of
 from apps.orders.services.common import order_cache_invalidate_on_commit, order_event_payload
 
 logger = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ def orders_audit_batch(*, order_nos: list[str], actor: str) -> AuditBatchResult:
         phones = {order.recipient_phone.strip() for order in orders} - {""}
         blacklisted = set(BlacklistedPhone.objects.filter(phone__in=phones).values_list("phone", flat=True))
         duplicates = _duplicates_of(orders, lines_by_order)
+        prices = audit_prices({order.pk: (order, lines_by_order[order.pk]) for order in orders})
         leave = warehouses_to_leave_many(
             items={
                 order.order_no: (
@@ -84,8 +85,10 @@ def orders_audit_batch(*, order_nos: list[str], actor: str) -> AuditBatchResult:
         for order in orders:
             findings = findings_of(
                 order,
+                lines=lines_by_order[order.pk],
                 blacklisted=order.recipient_phone.strip() in blacklisted,
                 duplicate=duplicates.get(order.order_no),
+                prices=prices,
             )
             packages = _packages(lines_by_order[order.pk], reserved.get(order.order_no, []))
             unsellable, far = leave[order.order_no]

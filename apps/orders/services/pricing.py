@@ -47,6 +47,23 @@ def order_skus(sku_ids, *, codes=(), shop=None, unpaid_buyer: str | None = None)
     return found
 
 
+def catalogue_prices(pairs: set[tuple[int | None, int]]) -> dict[tuple[int | None, int], Decimal]:
+    """The OMS price of each ``(shop_id, sku_id)``: the shop's own price where staff set one,
+    else the list price. Two queries for any number of pairs, none for no pairs."""
+    if not pairs:
+        return {}
+    sku_ids = {sku_id for _shop, sku_id in pairs}
+    shop_ids = {shop_id for shop_id, _sku in pairs if shop_id is not None}
+    listed = dict(Sku.objects.filter(pk__in=sku_ids).values_list("pk", "price"))
+    own = {
+        (shop_id, sku_id): price
+        for shop_id, sku_id, price in ShopPrice.objects.filter(shop_id__in=shop_ids, sku_id__in=sku_ids).values_list(
+            "shop_id", "sku_id", "price"
+        )
+    }
+    return {pair: own.get(pair, listed.get(pair[1])) for pair in pairs if pair in own or pair[1] in listed}
+
+
 def order_check_discount(*, shop, lines: list[OrderLine], discount_amount: Decimal) -> None:
     """A storefront order's discounts (the order's and its lines' together) within what its
     shop may grant (``ShopDiscountPolicy``: a share of the goods and an amount; none without
