@@ -45,7 +45,10 @@ def main() -> None:
         else:
             lines = [{"sku_code": f"BENCH-{(n + k) % 50:03d}", "quantity": 1, "unit_price": "59.00"} for k in range(3)]
             path, method = "/api/v1/orders", "POST"
-            body = httpbench.json_body({"buyer_id": "profile", "recipient": RECIPIENT, "lines": lines})
+            # A buyer per order: a buyer may hold only a few unpaid orders.
+            body = httpbench.json_body(
+                {"buyer_id": f"profile-{uuid.uuid4().hex[:12]}", "recipient": RECIPIENT, "lines": lines}
+            )
         headers = httpbench.signed_headers("bench-own", SECRET, method, path, body)
         extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
         if method == "POST":
