@@ -155,3 +155,14 @@ def ship_ready(order: Order, *, fulfillment_status: str = "pending"):
         )
         order_apply_transition(order=locked, transition="allocate", actor="test")
     return fulfillment
+
+
+# A complete recipient as an API body states it.
+RECIPIENT_BODY = {
+    "name": "李雷",
+    "phone": "13912345678",
+    "province": "上海市",
+    "city": "上海市",
+    "district": "徐汇区",
+    "address": "漕溪北路88号",
+}

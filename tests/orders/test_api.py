@@ -12,18 +12,10 @@ from apps.orders.models import Order, OrderLine
 from apps.orders.selectors import order_detail_cached
 from apps.orders.services import order_update_remark
 from apps.orders.services.common import order_cache_key
+from tests.orders.factories import RECIPIENT_BODY as RECIPIENT
 from tests.orders.factories import ShopFactory, SkuFactory, create_order, receive, stock_of
 
 pytestmark = pytest.mark.django_db
-
-RECIPIENT = {
-    "name": "李雷",
-    "phone": "13912345678",
-    "province": "上海市",
-    "city": "上海市",
-    "district": "徐汇区",
-    "address": "漕溪北路88号",
-}
 
 
 @pytest.fixture

@@ -8,18 +8,11 @@ from apps.core.exceptions import ApplicationError
 from apps.core.models import OutboxEvent
 from apps.inventory.models import Reservation
 from apps.orders.models import Order, OrderLine
+from tests.orders.factories import RECIPIENT_BODY as RECIPIENT
 from tests.orders.factories import create_order
 
 pytestmark = pytest.mark.django_db
 
-RECIPIENT = {
-    "name": "李雷",
-    "phone": "13912345678",
-    "province": "上海市",
-    "city": "上海市",
-    "district": "徐汇区",
-    "address": "漕溪北路88号",
-}
 TOP_PRICE = "9999999999.99"
 
 

@@ -13,18 +13,10 @@ from apps.core.models import OutboxEvent
 from apps.inventory.models import Reservation, StockMovement
 from apps.orders.models import Order, OrderLine, OrderStatus, ShopDiscountPolicy, ShopPrice
 from apps.orders.services import PaidInput, order_audit, order_cancel, order_create
+from tests.orders.factories import RECIPIENT_BODY as RECIPIENT
 from tests.orders.factories import SkuFactory, line, receive, recipient, stock_of
 
 pytestmark = pytest.mark.django_db
-
-RECIPIENT = {
-    "name": "李雷",
-    "phone": "13912345678",
-    "province": "上海市",
-    "city": "上海市",
-    "district": "徐汇区",
-    "address": "漕溪北路88号",
-}
 
 
 @pytest.fixture
