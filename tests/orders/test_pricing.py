@@ -13,6 +13,7 @@ from apps.core.models import OutboxEvent
 from apps.inventory.models import Reservation, StockMovement
 from apps.orders.models import Order, OrderLine, OrderStatus, ShopDiscountPolicy, ShopPrice
 from apps.orders.services import PaidInput, order_audit, order_cancel, order_create
+from apps.orders.services.audit_batch import orders_audit_batch
 from tests.orders.factories import RECIPIENT_BODY as RECIPIENT
 from tests.orders.factories import SkuFactory, line, receive, recipient, stock_of
 
@@ -197,3 +198,29 @@ def test_a_platform_order_keeps_its_price_but_one_paid_far_below_ours_is_held(sh
     assert within.status == OrderStatus.PENDING_SHIPMENT
     assert below.status == OrderStatus.ON_HOLD
     assert [reason["code"] for reason in below.hold_reasons] == ["price_anomaly"]
+
+
+def test_the_batch_audit_holds_platform_orders_paid_far_below_the_shop_price(shop, tea, settings):
+    settings.AUDIT_HOLD_ON_BUYER_MESSAGE = False
+    settings.AUDIT_PRICE_ANOMALY_SHARE = "0.30"
+    ShopPrice.objects.create(shop=shop, sku=tea, price=Decimal("80.00"))  # the shop's own price, not 99.00
+    paid_at = timezone.now() - timedelta(minutes=5)
+
+    def platform_order(platform_order_id: str, price: str) -> str:
+        return order_create(
+            shop=shop,
+            buyer_id=f"tb-{platform_order_id}",
+            lines=[line(tea, 1, price)],
+            recipient=recipient(),
+            platform_order_id=platform_order_id,
+            paid=PaidInput(amount=Decimal(price), paid_at=paid_at, method="tmall"),
+            actor="test",
+        ).order_no
+
+    within, below = platform_order("B-1", "56.00"), platform_order("B-2", "55.99")  # 30% below 80.00
+    orders_audit_batch(order_nos=[within, below], actor="test")
+
+    assert Order.objects.get(order_no=within).status == OrderStatus.PENDING_SHIPMENT
+    held = Order.objects.get(order_no=below)
+    assert held.status == OrderStatus.ON_HOLD
+    assert [reason["code"] for reason in held.hold_reasons] == ["price_anomaly"]
