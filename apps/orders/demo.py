@@ -17,8 +17,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
-from apps.inventory.models import Stock
-from apps.orders.models import FS, Fulfillment, Order, OrderStatus
+from apps.inventory.models import Sku, Stock
+from apps.orders.models import FS, Fulfillment, Order, OrderStatus, ShopDiscountPolicy, ShopPrice
 from apps.orders.reports.services import reports_build_recent
 from apps.orders.services import (
     OrderLineInput,
@@ -34,6 +34,7 @@ from apps.orders.services import (
     orders_complete_delivered,
 )
 from apps.orders.services.fulfillment import fulfillment_mark_shipped
+from apps.shops.models import Platform, Shop
 
 PROCESSES = [("wms-sim", [sys.executable, "-m", "apps.orders.wms_sim", "--port", "8002"])]
 
@@ -115,7 +116,22 @@ SCENARIOS = [
 ]
 
 
+def _storefront_pricing(stdout) -> None:
+    """The storefront app's own prices for a few SKUs (10% below list) and the discount it may
+    grant (10% of the goods, at most 20.00), so staff find both in the admin and the signed API
+    refuses a stale price or a larger discount."""
+    for shop in Shop.objects.filter(platform=Platform.OWN):
+        ShopDiscountPolicy.objects.get_or_create(
+            shop=shop, defaults={"max_rate": Decimal("0.1000"), "max_amount": Decimal("20.00")}
+        )
+        for sku in Sku.objects.filter(is_active=True, stocks__on_hand__gt=0).distinct().order_by("code")[:3]:
+            price = (sku.price * Decimal("0.90")).quantize(Decimal("0.01"))
+            ShopPrice.objects.get_or_create(shop=shop, sku=sku, defaults={"price": price})
+        stdout.write(f"orders: {shop.code} sells 3 SKUs at its own price and grants up to 10% (20.00) off\n")
+
+
 def seed(stdout) -> None:
+    _storefront_pricing(stdout)
     if Order.objects.filter(buyer_id__startswith=DEMO_BUYER).exists():
         stdout.write("orders: demo orders already present, skipped\n")
         return

@@ -15,7 +15,7 @@ from apps.core.outbox import outbox_relay
 from apps.inventory.models import StockMovement
 from apps.inventory.selectors import ledger_mismatches
 from apps.orders import demo
-from apps.orders.models import FS, Order, OrderStatus, OrderStatusLog
+from apps.orders.models import FS, Order, OrderStatus, OrderStatusLog, ShopDiscountPolicy, ShopPrice
 from apps.orders.services import (
     OrderLineInput,
     RecipientInput,
@@ -25,6 +25,8 @@ from apps.orders.services import (
 )
 from apps.orders.tasks import fulfillments_dispatch_task
 from apps.orders.wms_sim import WmsSimulator
+from apps.shops.models import Platform
+from tests.orders.factories import ShopFactory, recipient
 from tests.orders.factories_fulfillment import SkuFactory, WarehouseFactory, fulfillments_of, receive, stock_of
 
 
@@ -155,3 +157,29 @@ def test_demo_seed_builds_one_order_per_status_once():
     statuses = sorted(Order.objects.filter(buyer_id__startswith=demo.DEMO_BUYER).values_list("status", flat=True))
     assert statuses == sorted(OrderStatus.values)
     assert ledger_mismatches() == []
+
+
+@pytest.mark.django_db
+def test_demo_seed_gives_the_storefront_its_prices_and_discount_policy():
+    warehouse = WarehouseFactory()
+    sku = SkuFactory(price=Decimal("100.00"))
+    receive(sku, warehouse, 100)
+    storefront = ShopFactory(platform=Platform.OWN)
+    storefront.warehouses.set([warehouse])
+
+    demo.seed(stdout=StringIO())
+    demo.seed(stdout=StringIO())
+
+    assert ShopPrice.objects.get(shop=storefront, sku=sku).price == Decimal("90.00")
+    policy = ShopDiscountPolicy.objects.get(shop=storefront)
+    assert (policy.max_rate, policy.max_amount) == (Decimal("0.1000"), Decimal("20.00"))
+    # A storefront order of that SKU is priced at the shop's price, not the list price.
+    order = order_create(
+        shop=storefront,
+        storefront=True,
+        buyer_id="demo-check",
+        lines=[OrderLineInput(sku_id=sku.pk, quantity=1)],
+        recipient=recipient(),
+        actor="test",
+    )
+    assert order.total_amount == Decimal("90.00")
