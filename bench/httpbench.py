@@ -46,20 +46,12 @@ def configure(default_database: str) -> dict[str, str]:
 
 
 def recreate_database() -> None:
-    import MySQLdb
-    from django.conf import settings
+    """``bench_orders.recreate_database`` (the database dropped, created and migrated), and an
+    empty Redis database for the run."""
+    import bench_orders
     from django.core.cache import cache
-    from django.core.management import call_command
 
-    db = settings.DATABASES["default"]
-    server = MySQLdb.connect(
-        host=db["HOST"] or "127.0.0.1", port=int(db["PORT"] or 3306), user=db["USER"], passwd=db["PASSWORD"]
-    )
-    with server.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS `{db['NAME']}`")
-        cursor.execute(f"CREATE DATABASE `{db['NAME']}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    server.close()
-    call_command("migrate", verbosity=0)
+    bench_orders.recreate_database()
     cache.clear()
 
 

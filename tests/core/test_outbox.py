@@ -2,11 +2,12 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.core.models import OutboxDelivery, OutboxEvent
 from apps.core.outbox import outbox_publish, outbox_relay, outbox_retry, registered_consumers
+from tests.core.relays import relays_in_parallel
 
 
 def publish(topic: str = "coretest.happened", aggregate_id: str = "A1", **payload) -> OutboxEvent:
@@ -165,26 +166,7 @@ def test_two_relays_in_parallel_deliver_each_event_exactly_once(consumers):
             received.append(event.pk)
 
     event_ids = [publish(aggregate_id=f"A{n}").pk for n in range(60)]
-    start = threading.Barrier(2)
-    errors = []
-
-    def relay():
-        try:
-            start.wait()
-            while outbox_relay(limit=20):
-                pass
-        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=relay) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert relays_in_parallel(limit=20) == []
     assert sorted(received) == sorted(event_ids)
     assert OutboxDelivery.objects.filter(status=OutboxDelivery.Status.DELIVERED).count() == 60
 

@@ -16,6 +16,7 @@ from apps.core.models import OutboxDelivery
 from apps.core.outbox import outbox_publish, outbox_relay
 from apps.inventory.models import Stock, StockMovement
 from apps.inventory.services import stock_receive
+from tests.core.relays import relays_in_parallel
 from tests.inventory.factories import SkuFactory, WarehouseFactory
 
 
@@ -55,26 +56,7 @@ def test_without_skip_locked_two_relays_still_deliver_each_event_exactly_once(co
             received.append(event.pk)
 
     event_ids = publish(40)
-    start = threading.Barrier(2)
-    errors = []
-
-    def relay():
-        try:
-            start.wait()
-            while outbox_relay(limit=10):
-                pass
-        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=relay) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert relays_in_parallel(limit=10) == []
     assert sorted(received) == sorted(event_ids)
 
 

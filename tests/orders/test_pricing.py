@@ -175,21 +175,25 @@ def test_a_buyer_holds_at_most_the_limit_of_unpaid_orders_per_shop(signed, tea, 
     assert signed.post("/api/v1/orders", body).status_code == 201
 
 
+def _platform_order(shop, sku, platform_order_id: str, price: str):
+    """A paid platform order of one ``sku`` at the platform's ``price``."""
+    return order_create(
+        shop=shop,
+        buyer_id=f"tb-{platform_order_id}",
+        lines=[line(sku, 1, price)],
+        recipient=recipient(),
+        platform_order_id=platform_order_id,
+        paid=PaidInput(amount=Decimal(price), paid_at=timezone.now() - timedelta(minutes=5), method="tmall"),
+        actor="test",
+    )
+
+
 def test_a_platform_order_keeps_its_price_but_one_paid_far_below_ours_is_held(shop, tea, settings):
     settings.AUDIT_HOLD_ON_BUYER_MESSAGE = False
     settings.AUDIT_PRICE_ANOMALY_SHARE = "0.30"
-    paid_at = timezone.now() - timedelta(minutes=5)
 
     def platform_order(platform_order_id: str, price: str):
-        order = order_create(
-            shop=shop,
-            buyer_id=f"tb-{platform_order_id}",
-            lines=[line(tea, 1, price)],
-            recipient=recipient(),
-            platform_order_id=platform_order_id,
-            paid=PaidInput(amount=Decimal(price), paid_at=paid_at, method="tmall"),
-            actor="test",
-        )
+        order = _platform_order(shop, tea, platform_order_id, price)
         assert order.written_lines[0].unit_price == Decimal(price)  # the platform's price stays
         return order_audit(order_no=order.order_no, actor="test")
 
@@ -204,20 +208,12 @@ def test_the_batch_audit_holds_platform_orders_paid_far_below_the_shop_price(sho
     settings.AUDIT_HOLD_ON_BUYER_MESSAGE = False
     settings.AUDIT_PRICE_ANOMALY_SHARE = "0.30"
     ShopPrice.objects.create(shop=shop, sku=tea, price=Decimal("80.00"))  # the shop's own price, not 99.00
-    paid_at = timezone.now() - timedelta(minutes=5)
 
-    def platform_order(platform_order_id: str, price: str) -> str:
-        return order_create(
-            shop=shop,
-            buyer_id=f"tb-{platform_order_id}",
-            lines=[line(tea, 1, price)],
-            recipient=recipient(),
-            platform_order_id=platform_order_id,
-            paid=PaidInput(amount=Decimal(price), paid_at=paid_at, method="tmall"),
-            actor="test",
-        ).order_no
-
-    within, below = platform_order("B-1", "56.00"), platform_order("B-2", "55.99")  # 30% below 80.00
+    # 30% below 80.00, and a cent more
+    within, below = (
+        _platform_order(shop, tea, "B-1", "56.00").order_no,
+        _platform_order(shop, tea, "B-2", "55.99").order_no,
+    )
     orders_audit_batch(order_nos=[within, below], actor="test")
 
     assert Order.objects.get(order_no=within).status == OrderStatus.PENDING_SHIPMENT

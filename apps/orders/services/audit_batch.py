@@ -39,6 +39,7 @@ from apps.orders.models import (
 from apps.orders.services.allocation import line_id_of
 from apps.orders.services.audit import NOT_DUPLICATE_STATUSES, _audit_locked, audit_prices, findings_of
 from apps.orders.services.common import order_cache_invalidate_on_commit, order_event_payload
+from apps.orders.services.fulfillment.common import fulfillment_event_payload
 
 logger = logging.getLogger(__name__)
 
@@ -243,16 +244,7 @@ def _allocate(fast: list[tuple[Order, dict[int, list]]], *, actor: str) -> list[
                 "fulfillment.created",
                 "fulfillment",
                 fulfillment.fulfillment_no,
-                {
-                    "fulfillment_no": fulfillment.fulfillment_no,
-                    "order_nos": [order.order_no],
-                    "warehouse_id": fulfillment.warehouse_id,
-                    "status": fulfillment.status,
-                    "carrier": fulfillment.carrier,
-                    "tracking_no": fulfillment.tracking_no,
-                    "kind": fulfillment.kind,
-                    "source_reference": fulfillment.source_reference,
-                },
+                fulfillment_event_payload(fulfillment, order_nos=[order.order_no]),
             )
             for fulfillment, _package in mine
         )

@@ -45,6 +45,20 @@ def fulfillment_order_nos(fulfillment: Fulfillment) -> list[str]:
     )
 
 
+def fulfillment_event_payload(fulfillment: Fulfillment, *, order_nos: list[str]) -> dict:
+    """The payload of every ``fulfillment.*`` event (docs/ARCHITECTURE.md)."""
+    return {
+        "fulfillment_no": fulfillment.fulfillment_no,
+        "order_nos": order_nos,
+        "warehouse_id": fulfillment.warehouse_id,
+        "status": fulfillment.status,
+        "carrier": fulfillment.carrier,
+        "tracking_no": fulfillment.tracking_no,
+        "kind": fulfillment.kind,
+        "source_reference": fulfillment.source_reference,
+    }
+
+
 def fulfillment_publish(fulfillment: Fulfillment, *, order_nos: list[str], extra: dict | None = None) -> None:
     """Publish ``fulfillment.<status>`` with the payload of docs/ARCHITECTURE.md, and drop
     the cached details of its orders (they list their packages) when the change commits."""
@@ -52,17 +66,7 @@ def fulfillment_publish(fulfillment: Fulfillment, *, order_nos: list[str], extra
         topic=f"fulfillment.{'created' if fulfillment.status == FS.PENDING else fulfillment.status}",
         aggregate_type="fulfillment",
         aggregate_id=fulfillment.fulfillment_no,
-        payload={
-            "fulfillment_no": fulfillment.fulfillment_no,
-            "order_nos": order_nos,
-            "warehouse_id": fulfillment.warehouse_id,
-            "status": fulfillment.status,
-            "carrier": fulfillment.carrier,
-            "tracking_no": fulfillment.tracking_no,
-            "kind": fulfillment.kind,
-            "source_reference": fulfillment.source_reference,
-            **(extra or {}),
-        },
+        payload={**fulfillment_event_payload(fulfillment, order_nos=order_nos), **(extra or {})},
     )
     order_cache_invalidate_on_commit(order_nos)
 
